@@ -1,0 +1,6 @@
+//! brisk-core's behaviour through its public API.
+
+mod backoff;
+mod hash;
+mod post;
+mod priority;
