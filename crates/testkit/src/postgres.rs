@@ -23,8 +23,8 @@ use crate::TestkitError;
 use crate::error::mask_password;
 use crate::pg_client;
 use crate::process::{
-    PORT_ATTEMPTS, READY_TIMEOUT, Watchdog, create_server_dir, file_len, find_on_path, free_port,
-    is_executable, is_root, run, shell_quote, tail_since, unique_parts,
+    READY_TIMEOUT, Watchdog, create_server_dir, file_len, find_on_path, is_executable, is_root, run,
+    shell_quote, start_on_free_port, tail_since, unique_parts,
 };
 use crate::skip::{SKIP_REASON, skip, skip_services};
 
@@ -359,13 +359,7 @@ impl PostgresServerBuilder {
         };
         let run_as = RunAs::detect()?;
         let dir = create_server_dir("pg", run_as.is_other_user())?;
-        let watchdog = match Watchdog::spawn(&cleanup_script(&run_as, &bin_dir, &dir)) {
-            Ok(watchdog) => watchdog,
-            Err(err) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(err);
-            }
-        };
+        let watchdog = Watchdog::guard_dir(&dir, &cleanup_script(&run_as, &bin_dir, &dir))?;
         let mut server = PostgresServer {
             bin_dir,
             dir,
@@ -375,21 +369,12 @@ impl PostgresServerBuilder {
         };
         server.run_as.chown(&server.dir)?;
         server.initdb(&self.settings)?;
-        let mut attempt = 1;
-        loop {
-            server.port = free_port()?;
-            match server.start_again() {
-                Ok(()) => return Ok(server),
-                Err(err) if attempt < PORT_ATTEMPTS && is_port_clash(&err) => attempt += 1,
-                Err(err) => return Err(err),
-            }
-        }
+        start_on_free_port(|port| {
+            server.port = port;
+            server.start_again()
+        })?;
+        Ok(server)
     }
-}
-
-/// Whether a start failed because the port was already taken.
-fn is_port_clash(err: &TestkitError) -> bool {
-    matches!(err, TestkitError::StartFailed { log_tail, .. } if log_tail.contains("already in use"))
 }
 
 /// The watchdog's teardown: an immediate stop, then remove the directory.

@@ -52,6 +52,26 @@ pub(crate) fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
+/// Calls `start` with free ports until it succeeds, or fails for a reason
+/// other than the port having been taken in the meantime (a server log
+/// saying "already in use"), at most [`PORT_ATTEMPTS`] times.
+pub(crate) fn start_on_free_port(
+    mut start: impl FnMut(u16) -> Result<(), TestkitError>,
+) -> Result<(), TestkitError> {
+    let mut attempt = 1;
+    loop {
+        match start(free_port()?) {
+            Err(err) if attempt < PORT_ATTEMPTS && is_port_clash(&err) => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+/// Whether a start failed because the port was already taken.
+fn is_port_clash(err: &TestkitError) -> bool {
+    matches!(err, TestkitError::StartFailed { log_tail, .. } if log_tail.contains("already in use"))
+}
+
 /// A port on 127.0.0.1 that was free a moment ago (bound to port 0 and let
 /// go). Another process may take it before the server binds it; callers
 /// retry with a new port when the server reports the address in use.
@@ -265,6 +285,14 @@ impl Watchdog {
             .map_err(|err| TestkitError::io("spawning the cleanup watchdog (`sh`)", err))?;
         let alive = child.stdin.take();
         Ok(Self { child, alive })
+    }
+
+    /// Spawns the watchdog of a server directory just created, removing the
+    /// directory at once if the watchdog cannot be started.
+    pub(crate) fn guard_dir(dir: &Path, cleanup: &str) -> Result<Self, TestkitError> {
+        Self::spawn(cleanup).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(dir);
+        })
     }
 }
 

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use crate::TestkitError;
 use crate::error::mask_password;
 use crate::process::{
-    PORT_ATTEMPTS, READY_TIMEOUT, Watchdog, create_server_dir, file_len, find_on_path, free_port,
-    is_executable, shell_quote, tail_since, unique_parts,
+    READY_TIMEOUT, Watchdog, create_server_dir, file_len, find_on_path, is_executable, shell_quote,
+    start_on_free_port, tail_since, unique_parts,
 };
 use crate::skip::{SKIP_REASON, skip, skip_services};
 
@@ -347,13 +347,7 @@ impl RedisServerBuilder {
             })?,
         };
         let dir = create_server_dir("redis", false)?;
-        let watchdog = match Watchdog::spawn(&cleanup_script(&dir)) {
-            Ok(watchdog) => watchdog,
-            Err(err) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(err);
-            }
-        };
+        let watchdog = Watchdog::guard_dir(&dir, &cleanup_script(&dir))?;
         let mut server = RedisServer {
             binary,
             dir,
@@ -362,15 +356,11 @@ impl RedisServerBuilder {
             child: Mutex::new(None),
             _watchdog: watchdog,
         };
-        let mut attempt = 1;
-        loop {
-            server.port = free_port()?;
-            match server.start_again() {
-                Ok(()) => return Ok(server),
-                Err(err) if attempt < PORT_ATTEMPTS && is_port_clash(&err) => attempt += 1,
-                Err(err) => return Err(err),
-            }
-        }
+        start_on_free_port(|port| {
+            server.port = port;
+            server.start_again()
+        })?;
+        Ok(server)
     }
 }
 
@@ -380,10 +370,6 @@ fn not_found(path: &Path) -> TestkitError {
         searched: "(no executable file at that path)".to_owned(),
         package: PACKAGE,
     }
-}
-
-fn is_port_clash(err: &TestkitError) -> bool {
-    matches!(err, TestkitError::StartFailed { log_tail, .. } if log_tail.contains("already in use"))
 }
 
 /// The watchdog's teardown: kill the server whose pid we recorded (if that
