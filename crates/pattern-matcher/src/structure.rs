@@ -1,0 +1,493 @@
+//! Structure analysis of a post: length, tags, emoji, questions, numbers,
+//! thread markers, the first-line hook, casing and lines.
+//
+// Design: one pass over the tokens (shared with the scorer when called from
+// `Matcher::analyze`) plus one pass over the bytes for lines; the hook looks
+// only at the first non-empty line. Positions are byte spans and token
+// indices, the same units the matcher reports.
+
+use serde::Serialize;
+
+use crate::token::{Span, Token, TokenKind, starts_with_ignore_case, tokenize};
+
+/// Something found in a post, with where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Occurrence {
+    /// Where it is in the text.
+    pub span: Span,
+    /// The index of its token in [`tokenize`]'s output.
+    pub token: usize,
+}
+
+/// The kind of hook the first line opens with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HookKind {
+    /// The first line asks something (contains `?`).
+    Question,
+    /// The first line starts with a number or a list marker (`5 ways…`,
+    /// `1.`, `-`, `•`).
+    NumberOrList,
+    /// The first line ends with `!`, is shouted in capitals, or opens with a
+    /// claim word (`breaking`, `unpopular opinion`, `hot take`, `never`,
+    /// `always`, `nobody`, `everyone`, `stop`, `the best`, `the only`,
+    /// `the biggest`).
+    BoldClaim,
+    /// The first line opens with a quotation mark or `>`.
+    Quote,
+    /// None of the above (or no text).
+    Other,
+}
+
+/// How the letters of a post are cased.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Casing {
+    /// No cased letters at all.
+    None,
+    /// Every cased letter is lowercase.
+    Lower,
+    /// Every cased letter is uppercase (and there are at least two).
+    Upper,
+    /// Every word starts with a capital and continues in lowercase.
+    Title,
+    /// The first word starts with a capital, the rest is mostly lowercase.
+    Sentence,
+    /// Anything else.
+    Mixed,
+}
+
+/// A thread marker: `1/`, `2/5`, `(1/3)` or `🧵`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ThreadMarker {
+    /// Where it is.
+    pub span: Span,
+    /// The post's place in the thread, for numbered markers.
+    pub index: Option<u32>,
+    /// The thread's length, for `n/m` markers.
+    pub total: Option<u32>,
+}
+
+/// The line structure of a post.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Lines {
+    /// Lines, counting empty ones (a text without `\n` has one).
+    pub count: usize,
+    /// Lines that are empty or only whitespace.
+    pub blank: usize,
+    /// The longest line, in chars.
+    pub longest_chars: usize,
+    /// The first non-blank line, trimmed.
+    pub first: Span,
+}
+
+/// The structure of one post, from [`analyze_structure`] or
+/// [`Matcher::analyze`](crate::Matcher::analyze).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Structure {
+    /// Length in bytes.
+    pub bytes: usize,
+    /// Length in chars (Unicode scalar values).
+    pub chars: usize,
+    /// Words: tokens that are words, numbers, percentages, mentions,
+    /// hashtags or cashtags.
+    pub words: usize,
+    /// All tokens.
+    pub tokens: usize,
+    /// `#hashtags`.
+    pub hashtags: Vec<Occurrence>,
+    /// `@mentions`.
+    pub mentions: Vec<Occurrence>,
+    /// `$cashtags`.
+    pub cashtags: Vec<Occurrence>,
+    /// URLs.
+    pub urls: Vec<Occurrence>,
+    /// Emoji (a ZWJ sequence or a flag counts once).
+    pub emoji: Vec<Occurrence>,
+    /// Numbers (not percentages).
+    pub numbers: Vec<Occurrence>,
+    /// Percentages.
+    pub percentages: Vec<Occurrence>,
+    /// `?` marks.
+    pub question_marks: usize,
+    /// `!` marks.
+    pub exclamation_marks: usize,
+    /// The thread marker, if any (the first one).
+    pub thread: Option<ThreadMarker>,
+    /// The kind of hook on the first line.
+    pub hook: HookKind,
+    /// How the letters are cased.
+    pub casing: Casing,
+    /// Uppercase letters over cased letters (0 when there are none).
+    pub uppercase_ratio: f32,
+    /// Lines.
+    pub lines: Lines,
+}
+
+impl Structure {
+    /// Whether the post asks a question (has a `?`).
+    #[must_use]
+    pub fn is_question(&self) -> bool {
+        self.question_marks > 0
+    }
+
+    /// Whether the post exclaims (has a `!`).
+    #[must_use]
+    pub fn is_exclamation(&self) -> bool {
+        self.exclamation_marks > 0
+    }
+
+    /// Whether the post is part of a thread.
+    #[must_use]
+    pub fn is_thread(&self) -> bool {
+        self.thread.is_some()
+    }
+}
+
+/// The structure of `text`.
+///
+/// ```
+/// use brisk_pattern_matcher::{HookKind, analyze_structure};
+///
+/// let s = analyze_structure("Why is $ABC up 12%? 🧵\nA thread #markets @desk 1/");
+/// assert_eq!(s.hook, HookKind::Question);
+/// assert_eq!((s.cashtags.len(), s.hashtags.len(), s.mentions.len()), (1, 1, 1));
+/// assert_eq!(s.percentages.len(), 1);
+/// assert!(s.is_question() && s.is_thread());
+/// assert_eq!(s.lines.count, 2);
+/// ```
+#[must_use]
+pub fn analyze_structure(text: &str) -> Structure {
+    analyze_with_tokens(text, &tokenize(text))
+}
+
+pub(crate) fn analyze_with_tokens(text: &str, tokens: &[Token]) -> Structure {
+    let chars = char_count(text);
+    let mut s = Structure {
+        bytes: text.len(),
+        chars,
+        words: 0,
+        tokens: tokens.len(),
+        hashtags: Vec::new(),
+        mentions: Vec::new(),
+        cashtags: Vec::new(),
+        urls: Vec::new(),
+        emoji: Vec::new(),
+        numbers: Vec::new(),
+        percentages: Vec::new(),
+        question_marks: 0,
+        exclamation_marks: 0,
+        thread: None,
+        hook: HookKind::Other,
+        casing: Casing::None,
+        uppercase_ratio: 0.0,
+        lines: lines(text, chars),
+    };
+    let bytes = text.as_bytes();
+    let mut casing = CasingCounter::default();
+    for (i, t) in tokens.iter().enumerate() {
+        let at = Occurrence {
+            span: t.span,
+            token: i,
+        };
+        match t.kind {
+            TokenKind::Word => {
+                s.words += 1;
+                let word = &bytes[t.span.start..t.span.end];
+                if word.is_ascii() {
+                    casing.ascii_word(word);
+                } else {
+                    casing.word(t.text(text));
+                }
+            }
+            TokenKind::Number => {
+                s.words += 1;
+                s.numbers.push(at);
+                if s.thread.is_none() {
+                    s.thread = numbered_marker(text, tokens, i);
+                }
+            }
+            TokenKind::Percent => {
+                s.words += 1;
+                s.percentages.push(at);
+            }
+            TokenKind::Hashtag => {
+                s.words += 1;
+                s.hashtags.push(at);
+            }
+            TokenKind::Mention => {
+                s.words += 1;
+                s.mentions.push(at);
+            }
+            TokenKind::Cashtag => {
+                s.words += 1;
+                s.cashtags.push(at);
+            }
+            TokenKind::Url => s.urls.push(at),
+            TokenKind::Emoji => {
+                if s.thread.is_none() && t.text(text).starts_with('\u{1F9F5}') {
+                    s.thread = Some(ThreadMarker {
+                        span: t.span,
+                        index: None,
+                        total: None,
+                    });
+                }
+                s.emoji.push(at);
+            }
+            TokenKind::Punctuation => match bytes[t.span.start] {
+                b'?' => s.question_marks += 1,
+                b'!' => s.exclamation_marks += 1,
+                _ => {}
+            },
+        }
+    }
+    (s.casing, s.uppercase_ratio) = casing.finish();
+    s.hook = hook(text, s.lines.first, tokens);
+    s
+}
+
+fn char_count(text: &str) -> usize {
+    // std's count is word-at-a-time over the bytes.
+    text.chars().count()
+}
+
+fn lines(text: &str, chars: usize) -> Lines {
+    let mut out = Lines::default();
+    if !text.contains('\n') {
+        // The common case: one line, already counted.
+        let trimmed = text.trim();
+        let lead = text.len() - text.trim_start().len();
+        out.count = 1;
+        out.blank = usize::from(trimmed.is_empty());
+        out.longest_chars = chars - usize::from(text.ends_with('\r'));
+        out.first = Span::new(lead, lead + trimmed.len());
+        if trimmed.is_empty() {
+            out.first = Span::default();
+        }
+        return out;
+    }
+    let mut first: Option<Span> = None;
+    let mut start = 0;
+    for line in text.split('\n') {
+        out.count += 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            out.blank += 1;
+        } else if first.is_none() {
+            let lead = line.len() - line.trim_start().len();
+            first = Some(Span::new(start + lead, start + lead + trimmed.len()));
+        }
+        out.longest_chars = out.longest_chars.max(char_count(line.trim_end_matches('\r')));
+        start += line.len() + 1;
+    }
+    out.first = first.unwrap_or_default();
+    out
+}
+
+/// `n/` or `n/m` (optionally in parentheses) where the number token `i` is.
+fn numbered_marker(text: &str, tokens: &[Token], i: usize) -> Option<ThreadMarker> {
+    let num = tokens[i];
+    let slash = tokens.get(i + 1)?;
+    if slash.span.start != num.span.end || slash.text(text) != "/" {
+        return None;
+    }
+    let index: u32 = num.text(text).parse().ok()?;
+    let mut span = Span::new(num.span.start, slash.span.end);
+    let mut total = None;
+    if let Some(t) = tokens.get(i + 2)
+        && t.kind == TokenKind::Number
+        && t.span.start == slash.span.end
+    {
+        total = t.text(text).parse().ok();
+        span.end = t.span.end;
+    }
+    // A date like 1/2/2024 or a fraction inside a word is not a marker.
+    let next = text[span.end..].chars().next();
+    let prev = text[..span.start].chars().next_back();
+    let joined = |c: char| c.is_alphanumeric() || matches!(c, '/' | '.' | ',');
+    if next.is_some_and(joined) || prev.is_some_and(joined) || index == 0 || total.is_some_and(|t| t < index)
+    {
+        return None;
+    }
+    Some(ThreadMarker {
+        span,
+        index: Some(index),
+        total,
+    })
+}
+
+#[derive(Default)]
+struct CasingCounter {
+    upper: usize,
+    lower: usize,
+    words: usize,
+    capitalised_words: usize,
+    first_capitalised: Option<bool>,
+    inner_upper: usize,
+}
+
+impl CasingCounter {
+    fn word(&mut self, word: &str) {
+        let mut cased = 0;
+        for (n, c) in word.chars().enumerate() {
+            if c.is_uppercase() {
+                self.upper += 1;
+                cased += 1;
+                if n == 0 {
+                    self.capitalised_words += 1;
+                } else {
+                    self.inner_upper += 1;
+                }
+            } else if c.is_lowercase() {
+                self.lower += 1;
+                cased += 1;
+            }
+        }
+        if cased > 0 {
+            self.words += 1;
+            self.first_capitalised
+                .get_or_insert_with(|| word.chars().next().is_some_and(char::is_uppercase));
+        }
+    }
+
+    fn ascii_word(&mut self, word: &[u8]) {
+        let (mut upper, mut lower) = (0, 0);
+        for &b in word {
+            upper += usize::from(b.is_ascii_uppercase());
+            lower += usize::from(b.is_ascii_lowercase());
+        }
+        if upper + lower == 0 {
+            return;
+        }
+        let first_upper = word[0].is_ascii_uppercase();
+        self.upper += upper;
+        self.lower += lower;
+        self.words += 1;
+        self.capitalised_words += usize::from(first_upper);
+        self.inner_upper += upper - usize::from(first_upper);
+        self.first_capitalised.get_or_insert(first_upper);
+    }
+
+    #[allow(clippy::cast_precision_loss)] // letter counts in a post are far below 2^24
+    fn finish(&self) -> (Casing, f32) {
+        let total = self.upper + self.lower;
+        if total == 0 {
+            return (Casing::None, 0.0);
+        }
+        let ratio = self.upper as f32 / total as f32;
+        let casing = if self.upper == 0 {
+            Casing::Lower
+        } else if self.lower == 0 && self.upper >= 2 {
+            Casing::Upper
+        } else if self.capitalised_words == self.words && self.inner_upper == 0 && self.words > 1 {
+            Casing::Title
+        } else if self.first_capitalised == Some(true) && self.inner_upper == 0 {
+            Casing::Sentence
+        } else {
+            Casing::Mixed
+        };
+        (casing, ratio)
+    }
+}
+
+const CLAIM_OPENERS: &[&str] = &[
+    "breaking",
+    "unpopular opinion",
+    "hot take",
+    "never",
+    "always",
+    "nobody",
+    "everyone",
+    "stop",
+    "the best",
+    "the only",
+    "the biggest",
+];
+
+fn hook(text: &str, first: Span, tokens: &[Token]) -> HookKind {
+    if first.is_empty() {
+        return HookKind::Other;
+    }
+    let line = first.text(text);
+    if line.starts_with(['"', '\'', '“', '‘', '«', '„', '>']) {
+        return HookKind::Quote;
+    }
+    if line.contains('?') {
+        return HookKind::Question;
+    }
+    let first_token = tokens.iter().find(|t| t.span.start >= first.start);
+    let numbered = first_token.is_some_and(|t| matches!(t.kind, TokenKind::Number | TokenKind::Percent));
+    if numbered || line.starts_with(['-', '•', '*', '–']) {
+        return HookKind::NumberOrList;
+    }
+    let shouted =
+        !line.chars().any(char::is_lowercase) && line.chars().filter(|c| c.is_alphabetic()).count() >= 4;
+    // Every opener starts with an ASCII letter: compare only those that
+    // share the line's first letter.
+    let first = line.as_bytes()[0].to_ascii_lowercase();
+    let claim = CLAIM_OPENERS.iter().any(|w| {
+        w.as_bytes()[0] == first
+            && starts_with_ignore_case(line.as_bytes(), w.as_bytes())
+            && line[w.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric())
+    });
+    if line.trim_end().ends_with('!') || shouted || claim {
+        return HookKind::BoldClaim;
+    }
+    HookKind::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks() {
+        assert_eq!(analyze_structure("\n  Is this it?\nyes").hook, HookKind::Question);
+        assert_eq!(analyze_structure("5 ways to win").hook, HookKind::NumberOrList);
+        assert_eq!(
+            analyze_structure("- first\n- second").hook,
+            HookKind::NumberOrList
+        );
+        assert_eq!(analyze_structure("“Ship it,” she said").hook, HookKind::Quote);
+        assert_eq!(
+            analyze_structure("This changes everything!").hook,
+            HookKind::BoldClaim
+        );
+        assert_eq!(analyze_structure("BIG NEWS TODAY").hook, HookKind::BoldClaim);
+        assert_eq!(
+            analyze_structure("Unpopular opinion: tabs").hook,
+            HookKind::BoldClaim
+        );
+        assert_eq!(analyze_structure("Stopwatch on the desk").hook, HookKind::Other);
+        assert_eq!(analyze_structure("").hook, HookKind::Other);
+    }
+
+    #[test]
+    fn casing() {
+        assert_eq!(analyze_structure("all lower here").casing, Casing::Lower);
+        assert_eq!(analyze_structure("ALL UPPER").casing, Casing::Upper);
+        assert_eq!(analyze_structure("Title Case Here").casing, Casing::Title);
+        assert_eq!(analyze_structure("Sentence case here.").casing, Casing::Sentence);
+        assert_eq!(analyze_structure("miXed CaSe").casing, Casing::Mixed);
+        assert_eq!(analyze_structure("123 !!").casing, Casing::None);
+    }
+
+    #[test]
+    fn threads_and_lines() {
+        let s = analyze_structure("(2/5) more\r\n\n  last line that is longer  ");
+        let t = s.thread.unwrap();
+        assert_eq!((t.index, t.total), (Some(2), Some(5)));
+        assert_eq!((s.lines.count, s.lines.blank), (3, 1));
+        assert_eq!(s.lines.longest_chars, 28);
+        assert!(analyze_structure("on 1/2/2024 we met").thread.is_none());
+        assert!(analyze_structure("score 3/2").thread.is_none());
+        assert_eq!(analyze_structure("🧵 here").thread.unwrap().index, None);
+        assert_eq!(analyze_structure("héllo wörld").chars, 11);
+    }
+}

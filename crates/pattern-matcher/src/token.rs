@@ -1,0 +1,560 @@
+//! The tokenizer: words, numbers, URLs, @mentions, #hashtags, $cashtags,
+//! emoji (with ZWJ sequences, skin tones, flags and keycaps) and punctuation.
+//
+// Design: one forward pass over the bytes, no allocation, no regex. ASCII
+// bytes are classified by a `match` on the byte; a non-ASCII char is decoded
+// only where it starts a token, and classified as whitespace, emoji,
+// alphanumeric (a word) or punctuation. Token positions are what the scorer
+// measures proximity and negation in, and brisk-generator reuses the same
+// tokens, so the rules live here once.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::Serialize;
+
+/// A byte range `start..end` into a text, always on char boundaries.
+///
+/// ```
+/// use brisk_pattern_matcher::Span;
+///
+/// let text = "café $ABC";
+/// let span = Span::new(6, 10);
+/// assert_eq!(span.text(text), "$ABC");
+/// assert_eq!(span.len(), 4);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Span {
+    /// The first byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// The span `start..end`.
+    #[must_use]
+    pub const fn new(start: usize, end: usize) -> Self {
+        Self { start, end }
+    }
+
+    /// Its length in bytes.
+    #[must_use]
+    pub const fn len(self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether it is empty.
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.end == self.start
+    }
+
+    /// As a `Range<usize>`.
+    #[must_use]
+    pub const fn range(self) -> Range<usize> {
+        self.start..self.end
+    }
+
+    /// The part of `text` it covers.
+    ///
+    /// # Panics
+    ///
+    /// If the span is out of `text`'s bounds or not on char boundaries, which
+    /// cannot happen for a span brisk returned for this same text.
+    #[must_use]
+    pub fn text(self, text: &str) -> &str {
+        &text[self.start..self.end]
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", self.start, self.end)
+    }
+}
+
+impl From<Span> for Range<usize> {
+    fn from(span: Span) -> Self {
+        span.range()
+    }
+}
+
+/// What a [`Token`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// Letters and digits, with inner apostrophes and hyphens (`don't`,
+    /// `state-of-the-art`, `web3`, `東京`).
+    Word,
+    /// Digits with inner `.` or `,` groups (`3`, `1,000`, `2.5`).
+    Number,
+    /// A number followed by `%` (`12%`, `3.5%`); the span includes the `%`.
+    Percent,
+    /// `http://…`, `https://…` or `www.…`, up to whitespace, without trailing
+    /// punctuation.
+    Url,
+    /// `@` followed by ASCII letters, digits or `_`.
+    Mention,
+    /// `#` followed by letters, digits or `_`, not only digits.
+    Hashtag,
+    /// `$` followed by an ASCII letter, then ASCII letters, digits or `_`.
+    Cashtag,
+    /// One emoji, including skin tones, variation selectors, ZWJ sequences
+    /// (`👩‍💻`), flags (`🇫🇷`) and keycaps (`1️⃣`).
+    Emoji,
+    /// Any other visible char, one per token.
+    Punctuation,
+}
+
+/// One token: its kind and where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Token {
+    /// What it is.
+    pub kind: TokenKind,
+    /// Where it is in the text.
+    pub span: Span,
+}
+
+impl Token {
+    /// The token's text.
+    ///
+    /// # Panics
+    ///
+    /// If `text` is not the text this token came from.
+    #[must_use]
+    pub fn text(self, text: &str) -> &str {
+        self.span.text(text)
+    }
+}
+
+/// An iterator over the tokens of a text, from [`tokens`].
+#[derive(Clone, Debug)]
+pub struct Tokens<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+/// The tokens of `text`, lazily, without allocating.
+///
+/// ```
+/// use brisk_pattern_matcher::{TokenKind, tokens};
+///
+/// let text = "Hi @ann, $ABC up 12% 🚀 https://x.com/a #win";
+/// let kinds: Vec<TokenKind> = tokens(text).map(|t| t.kind).collect();
+/// use TokenKind::*;
+/// assert_eq!(kinds, [Word, Mention, Punctuation, Cashtag, Word, Percent, Emoji, Url, Hashtag]);
+/// ```
+#[must_use]
+pub fn tokens(text: &str) -> Tokens<'_> {
+    Tokens { text, pos: 0 }
+}
+
+/// The tokens of `text`, collected.
+///
+/// ```
+/// use brisk_pattern_matcher::tokenize;
+///
+/// let text = "👩‍💻 don't panic";
+/// let words: Vec<&str> = tokenize(text).iter().map(|t| t.text(text)).collect();
+/// assert_eq!(words, ["👩‍💻", "don't", "panic"]);
+/// ```
+#[must_use]
+pub fn tokenize(text: &str) -> Vec<Token> {
+    let mut out = Vec::with_capacity(text.len() / 5 + 1);
+    out.extend(tokens(text));
+    out
+}
+
+impl Iterator for Tokens<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        let bytes = self.text.as_bytes();
+        let start = skip_whitespace(self.text, self.pos);
+        if start >= bytes.len() {
+            self.pos = start;
+            return None;
+        }
+        let (kind, end) = scan_token(self.text, start);
+        debug_assert!(end > start && self.text.is_char_boundary(end));
+        self.pos = end;
+        Some(Token {
+            kind,
+            span: Span::new(start, end),
+        })
+    }
+}
+
+fn skip_whitespace(text: &str, mut pos: usize) -> usize {
+    let bytes = text.as_bytes();
+    while pos < bytes.len() {
+        let b = bytes[pos];
+        if b.is_ascii_whitespace() {
+            pos += 1;
+        } else if b < 0x80 {
+            break;
+        } else {
+            let c = char_at(text, pos);
+            if c.is_whitespace() || c == '\u{200B}' || c == '\u{FEFF}' {
+                pos += c.len_utf8();
+            } else {
+                break;
+            }
+        }
+    }
+    pos
+}
+
+/// The char starting at byte `pos` (which must be a char boundary).
+#[inline]
+pub(crate) fn char_at(text: &str, pos: usize) -> char {
+    text[pos..].chars().next().unwrap_or('\0')
+}
+
+/// The char ending at byte `pos`, if any.
+#[inline]
+pub(crate) fn char_before(text: &str, pos: usize) -> Option<char> {
+    text[..pos].chars().next_back()
+}
+
+fn scan_token(text: &str, start: usize) -> (TokenKind, usize) {
+    let bytes = text.as_bytes();
+    let b = bytes[start];
+    if let Some(end) = keycap_end(text, start) {
+        return (TokenKind::Emoji, end);
+    }
+    match b {
+        b'h' | b'H' | b'w' | b'W' => {
+            if let Some(end) = url_end(text, start) {
+                return (TokenKind::Url, end);
+            }
+            (TokenKind::Word, word_end(text, start))
+        }
+        b'@' => match bytes.get(start + 1) {
+            Some(&n) if n.is_ascii_alphanumeric() || n == b'_' => {
+                let mut end = start + 1;
+                while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+                    end += 1;
+                }
+                (TokenKind::Mention, end)
+            }
+            _ => (TokenKind::Punctuation, start + 1),
+        },
+        b'#' => {
+            let mut end = start + 1;
+            let mut letter = false;
+            while end < bytes.len() {
+                let c = char_at(text, end);
+                if c == '_' || c.is_alphanumeric() || is_combining(c) {
+                    letter |= !c.is_ascii_digit();
+                    end += c.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            if letter {
+                (TokenKind::Hashtag, end)
+            } else {
+                (TokenKind::Punctuation, start + 1)
+            }
+        }
+        b'$' => match bytes.get(start + 1) {
+            Some(n) if n.is_ascii_alphabetic() => {
+                let mut end = start + 2;
+                while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+                    end += 1;
+                }
+                (TokenKind::Cashtag, end)
+            }
+            _ => (TokenKind::Punctuation, start + 1),
+        },
+        b'0'..=b'9' => number(text, start),
+        b if b.is_ascii_alphabetic() || b == b'_' => (TokenKind::Word, word_end(text, start)),
+        b if b < 0x80 => (TokenKind::Punctuation, start + 1),
+        _ => {
+            let c = char_at(text, start);
+            if is_emoji_start(c) {
+                (TokenKind::Emoji, emoji_end(text, start))
+            } else if c.is_alphanumeric() {
+                (TokenKind::Word, word_end(text, start))
+            } else {
+                (TokenKind::Punctuation, start + c.len_utf8())
+            }
+        }
+    }
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || is_combining(c)
+}
+
+fn is_combining(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{20D0}'..='\u{20DC}')
+}
+
+/// ASCII bytes that continue a word: letters, digits, `_`.
+const ASCII_WORD: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = (b as u8).is_ascii_alphanumeric() || b == b'_' as usize;
+        b += 1;
+    }
+    t
+};
+
+#[inline]
+fn is_ascii_word_byte(b: u8) -> bool {
+    b < 0x80 && ASCII_WORD[b as usize]
+}
+
+fn word_end(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut end = start;
+    loop {
+        while end < bytes.len() && is_ascii_word_byte(bytes[end]) {
+            end += 1;
+        }
+        let Some(&b) = bytes.get(end) else {
+            return end;
+        };
+        if b < 0x80 {
+            // Inner apostrophes and hyphens join words: "don't", "co-founder".
+            if (b == b'\'' || b == b'-') && end > start && starts_word_char(text, end + 1) {
+                end += 1;
+                continue;
+            }
+            return end;
+        }
+        let c = char_at(text, end);
+        if (is_word_char(c) && !is_emoji_start(c))
+            || (c == '\u{2019}' && end > start && starts_word_char(text, end + 3))
+        {
+            end += c.len_utf8();
+            continue;
+        }
+        return end;
+    }
+}
+
+/// Whether a word char starts at byte `pos`.
+#[inline]
+fn starts_word_char(text: &str, pos: usize) -> bool {
+    match text.as_bytes().get(pos) {
+        None => false,
+        Some(&b) if b < 0x80 => ASCII_WORD[b as usize],
+        Some(_) => is_word_char(char_at(text, pos)),
+    }
+}
+
+fn number(text: &str, start: usize) -> (TokenKind, usize) {
+    let bytes = text.as_bytes();
+    let mut end = start;
+    while end < bytes.len() && bytes[end].is_ascii_digit() {
+        end += 1;
+    }
+    while end + 1 < bytes.len() && matches!(bytes[end], b'.' | b',') && bytes[end + 1].is_ascii_digit() {
+        end += 1;
+        while end < bytes.len() && bytes[end].is_ascii_digit() {
+            end += 1;
+        }
+    }
+    match bytes.get(end) {
+        Some(b'%') => (TokenKind::Percent, end + 1),
+        Some(_) if is_word_char(char_at(text, end)) => (TokenKind::Word, word_end(text, end)),
+        _ => (TokenKind::Number, end),
+    }
+}
+
+fn url_end(text: &str, start: usize) -> Option<usize> {
+    let rest = &text.as_bytes()[start..];
+    let prefix = if starts_with_ignore_case(rest, b"https://") {
+        8
+    } else if starts_with_ignore_case(rest, b"http://") {
+        7
+    } else if starts_with_ignore_case(rest, b"www.") {
+        4
+    } else {
+        return None;
+    };
+    let mut end = start + prefix;
+    let bytes = text.as_bytes();
+    while end < bytes.len() {
+        let b = bytes[end];
+        if b.is_ascii_whitespace() {
+            break;
+        }
+        if b >= 0x80 {
+            let c = char_at(text, end);
+            if c.is_whitespace() {
+                break;
+            }
+            end += c.len_utf8();
+        } else {
+            end += 1;
+        }
+    }
+    while end > start + prefix
+        && matches!(
+            bytes[end - 1],
+            b'.' | b',' | b';' | b':' | b'!' | b'?' | b')' | b']' | b'}' | b'\'' | b'"'
+        )
+    {
+        end -= 1;
+    }
+    (end > start + prefix).then_some(end)
+}
+
+pub(crate) fn starts_with_ignore_case(haystack: &[u8], prefix: &[u8]) -> bool {
+    haystack.len() >= prefix.len() && haystack[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// Whether `c` starts an emoji (`Extended_Pictographic`, approximated by the
+/// blocks that hold emoji, plus regional indicators).
+pub(crate) fn is_emoji_start(c: char) -> bool {
+    matches!(
+        c,
+        '\u{1F000}'..='\u{1FAFF}'
+            | '\u{2600}'..='\u{27BF}'
+            | '\u{2300}'..='\u{23FF}'
+            | '\u{2B00}'..='\u{2BFF}'
+            | '\u{2194}'..='\u{2199}'
+            | '\u{21A9}'..='\u{21AA}'
+            | '\u{25AA}'..='\u{25FE}'
+            | '\u{2934}'..='\u{2935}'
+            | '\u{3030}'
+            | '\u{303D}'
+            | '\u{3297}'
+            | '\u{3299}'
+            | '\u{00A9}'
+            | '\u{00AE}'
+            | '\u{203C}'
+            | '\u{2049}'
+            | '\u{2122}'
+            | '\u{2139}'
+            | '\u{24C2}'
+    )
+}
+
+fn is_regional_indicator(c: char) -> bool {
+    ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)
+}
+
+fn is_emoji_modifier(c: char) -> bool {
+    matches!(
+        c,
+        '\u{FE0E}' | '\u{FE0F}' | '\u{20E3}' | '\u{1F3FB}'..='\u{1F3FF}' | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+/// A keycap sequence (`1️⃣`, `#⃣`): `[0-9#*]`, an optional VS16, U+20E3.
+fn keycap_end(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if !matches!(bytes[start], b'0'..=b'9' | b'#' | b'*') {
+        return None;
+    }
+    let rest = &text[start + 1..];
+    if rest.starts_with("\u{FE0F}\u{20E3}") {
+        Some(start + 1 + 6)
+    } else if rest.starts_with('\u{20E3}') {
+        Some(start + 1 + 3)
+    } else {
+        None
+    }
+}
+
+fn emoji_end(text: &str, start: usize) -> usize {
+    let first = char_at(text, start);
+    let mut end = start + first.len_utf8();
+    if is_regional_indicator(first) {
+        let next = char_at(text, end);
+        if end < text.len() && is_regional_indicator(next) {
+            end += next.len_utf8();
+        }
+        return end;
+    }
+    while end < text.len() {
+        let c = char_at(text, end);
+        if is_emoji_modifier(c) {
+            end += c.len_utf8();
+        } else if c == '\u{200D}' {
+            let after = end + c.len_utf8();
+            if after < text.len() && is_emoji_start(char_at(text, after)) {
+                end = after + char_at(text, after).len_utf8();
+            } else {
+                break;
+            }
+        } else {
+            break;
+        }
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(text: &str) -> Vec<(TokenKind, &str)> {
+        tokens(text).map(|t| (t.kind, t.text(text))).collect()
+    }
+
+    #[test]
+    fn kinds() {
+        use TokenKind::*;
+        assert_eq!(
+            pairs("1,000.5 3d 45% co-founder don’t $5 #1 #a1 @ @_x www.a.b/c."),
+            [
+                (Number, "1,000.5"),
+                (Word, "3d"),
+                (Percent, "45%"),
+                (Word, "co-founder"),
+                (Word, "don’t"),
+                (Punctuation, "$"),
+                (Number, "5"),
+                (Punctuation, "#"),
+                (Number, "1"),
+                (Hashtag, "#a1"),
+                (Punctuation, "@"),
+                (Mention, "@_x"),
+                (Url, "www.a.b/c"),
+                (Punctuation, "."),
+            ]
+        );
+    }
+
+    #[test]
+    fn emoji_sequences() {
+        use TokenKind::*;
+        assert_eq!(
+            pairs("👍🏽🇫🇷🇩🇪 👨‍👩‍👧 1️⃣ 🏳️‍🌈x"),
+            [
+                (Emoji, "👍🏽"),
+                (Emoji, "🇫🇷"),
+                (Emoji, "🇩🇪"),
+                (Emoji, "👨‍👩‍👧"),
+                (Emoji, "1️⃣"),
+                (Emoji, "🏳️‍🌈"),
+                (Word, "x")
+            ]
+        );
+    }
+
+    #[test]
+    fn unicode_words_and_spaces() {
+        use TokenKind::*;
+        assert_eq!(
+            pairs("Café\u{00A0}東京タワー «ok»"),
+            [
+                (Word, "Café"),
+                (Word, "東京タワー"),
+                (Punctuation, "«"),
+                (Word, "ok"),
+                (Punctuation, "»")
+            ]
+        );
+        assert!(tokens(" \n\t ").next().is_none());
+    }
+}
