@@ -1,0 +1,179 @@
+//! The PostgreSQL side of the batch writer: binary `COPY`, `COPY` into a
+//! temporary table then merge, and `UNNEST` upserts and updates.
+//
+// Every batch is one transaction, acknowledged only after `COMMIT` returns.
+// `Copy` streams rows with `BinaryCopyInWriter` straight into the table;
+// `InsertIgnore` streams them into a per-connection temporary table
+// (`ON COMMIT DELETE ROWS`, created once per connection) and merges with
+// `ON CONFLICT (key) DO NOTHING`, so a batch retried after an unknown
+// `COMMIT` outcome adds nothing twice; `Upsert` and `Update` send one array
+// parameter per column and let `UNNEST` turn them back into rows: one
+// statement, one round trip, whatever the batch size.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+
+use crate::table::quote_ident;
+use crate::{BatchRow, ColumnType, Error, PgPool, Table, ValueRef, WriteMode};
+
+fn pg_type(ty: ColumnType) -> Type {
+    match ty {
+        ColumnType::Bool => Type::BOOL,
+        ColumnType::Int4 => Type::INT4,
+        ColumnType::Int8 => Type::INT8,
+        ColumnType::Float8 => Type::FLOAT8,
+        ColumnType::Text => Type::TEXT,
+        ColumnType::Bytea => Type::BYTEA,
+        ColumnType::Timestamptz => Type::TIMESTAMPTZ,
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct PgSink {
+    pool: PgPool,
+    mode: WriteMode,
+    types: Vec<Type>,
+    /// The statements of this mode, in the order they run.
+    copy_sql: String,
+    stage_sql: String,
+    apply_sql: String,
+    label: String,
+}
+
+impl PgSink {
+    pub(crate) fn new(pool: PgPool, table: &Table, mode: WriteMode) -> Self {
+        let name = table.quoted_name();
+        let cols = table.quoted_columns();
+        let types: Vec<Type> = table.columns().iter().map(|(_, t)| pg_type(*t)).collect();
+        let stage = quote_ident(&format!("brisk_stage_{}", table.name().replace('.', "_")));
+        let key = table.quoted_key();
+        let set: Vec<String> = table
+            .non_key_columns()
+            .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(c)))
+            .collect();
+        let unnest = table
+            .columns()
+            .iter()
+            .enumerate()
+            .map(|(i, (_, t))| format!("${}::{}[]", i + 1, t.pg_name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (copy_sql, stage_sql, apply_sql) = match mode {
+            WriteMode::Copy => (
+                format!("COPY {name} ({cols}) FROM STDIN (FORMAT binary)"),
+                String::new(),
+                String::new(),
+            ),
+            WriteMode::InsertIgnore => {
+                let defs = table
+                    .columns()
+                    .iter()
+                    .map(|(c, t)| format!("{} {}", quote_ident(c), t.pg_name()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (
+                    format!("COPY {stage} ({cols}) FROM STDIN (FORMAT binary)"),
+                    format!("CREATE TEMP TABLE IF NOT EXISTS {stage} ({defs}) ON COMMIT DELETE ROWS"),
+                    format!(
+                        "INSERT INTO {name} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({key}) DO NOTHING"
+                    ),
+                )
+            }
+            WriteMode::Upsert => (
+                String::new(),
+                String::new(),
+                format!(
+                    "INSERT INTO {name} ({cols}) SELECT * FROM UNNEST({unnest}) ON CONFLICT ({key}) DO UPDATE SET {}",
+                    set.join(", ")
+                ),
+            ),
+            WriteMode::Update => {
+                let set: Vec<String> = table
+                    .non_key_columns()
+                    .map(|c| format!("{0} = u.{0}", quote_ident(c)))
+                    .collect();
+                let on: Vec<String> = table
+                    .key()
+                    .iter()
+                    .map(|k| format!("t.{0} = u.{0}", quote_ident(k)))
+                    .collect();
+                (
+                    String::new(),
+                    String::new(),
+                    format!(
+                        "UPDATE {name} AS t SET {} FROM UNNEST({unnest}) AS u({cols}) WHERE {}",
+                        set.join(", "),
+                        on.join(" AND ")
+                    ),
+                )
+            }
+        };
+        Self {
+            pool,
+            mode,
+            types,
+            copy_sql,
+            stage_sql,
+            apply_sql,
+            label: format!("batch write to {}", table.name()),
+        }
+    }
+
+    /// Writes `rows` in one transaction and commits.
+    pub(crate) async fn write<R: BatchRow>(&self, rows: &[R]) -> Result<(), Error> {
+        let mut conn = self.pool.get().await?;
+        let start = Instant::now();
+        let tx = conn.transaction().await?;
+        let ctx = || Cow::Owned(self.label.clone());
+        match self.mode {
+            WriteMode::Copy => {
+                self.copy(tx.inner(), rows)
+                    .await
+                    .map_err(|e| super::pg_error(e, ctx()))?;
+            }
+            WriteMode::InsertIgnore => {
+                tx.batch_execute(&self.stage_sql).await?;
+                self.copy(tx.inner(), rows)
+                    .await
+                    .map_err(|e| super::pg_error(e, ctx()))?;
+                tx.execute(&self.apply_sql, &[]).await?;
+            }
+            WriteMode::Upsert | WriteMode::Update => {
+                let columns: Vec<Vec<ValueRef<'_>>> = (0..self.types.len())
+                    .map(|c| rows.iter().map(|r| r.value(c)).collect())
+                    .collect();
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+                tx.execute(&self.apply_sql, &params).await?;
+            }
+        }
+        let result = tx.commit().await;
+        conn.record(&self.label, start.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn copy<R: BatchRow>(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        rows: &[R],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let sink = tx.copy_in(&self.copy_sql).await?;
+        let writer = BinaryCopyInWriter::new(sink, &self.types);
+        let mut writer = std::pin::pin!(writer);
+        let n = self.types.len();
+        for row in rows {
+            writer.as_mut().write_raw((0..n).map(|i| row.value(i))).await?;
+        }
+        writer.finish().await
+    }
+}
+
+impl PgPool {
+    /// A batch writer into `table` on this pool; see [`BatchWriterBuilder`](crate::BatchWriterBuilder).
+    pub fn batch_writer<R: BatchRow>(&self, table: Table) -> crate::BatchWriterBuilder<R> {
+        crate::BatchWriterBuilder::new(crate::writer::Target::Postgres(self.clone()), table)
+    }
+}
