@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::Monitor;
-use crate::registry::{Kind, Labels, Series, read};
+use crate::registry::{Kind, Labels, Series, read, sorted_labels};
 
 /// The `Content-Type` of [`Monitor::render_prometheus`]'s output.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -114,12 +114,7 @@ impl Monitor {
             if entry.1 != kind {
                 continue;
             }
-            let mut labels: Labels = m
-                .labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            labels.sort();
+            let labels = sorted_labels(m);
             entry.2.push((labels, m.value.as_f64()));
         }
         for (name, (help, kind, rows)) in grouped {

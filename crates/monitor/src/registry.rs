@@ -427,18 +427,25 @@ impl Monitor {
             if m.name != name {
                 continue;
             }
-            let mut labels: Labels = m
-                .labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            labels.sort();
+            let labels = sorted_labels(&m);
             if matches(&labels, matchers) {
                 out.push((labels, m.value.as_f64()));
             }
         }
         out
     }
+}
+
+/// The labels of a collected metric as owned pairs, sorted by name, the form
+/// series are keyed by.
+pub(crate) fn sorted_labels(metric: &brisk_core::Metric) -> Labels {
+    let mut labels: Labels = metric
+        .labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    labels.sort();
+    labels
 }
 
 fn matches(labels: &Labels, matchers: &[(String, String)]) -> bool {

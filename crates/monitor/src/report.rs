@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::Monitor;
 use crate::histogram::HistogramSnapshot;
 use crate::metric::Counter;
-use crate::registry::Labels;
+use crate::registry::{Labels, sorted_labels};
 
 /// One operation's calls in one minute.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -523,12 +523,7 @@ impl History {
         // Queue-like gauges, for the "queue growing" rule.
         for m in self.monitor.collect().into_metrics() {
             if is_queue_like(&m.name) {
-                let mut labels: Labels = m
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                labels.sort();
+                let labels = sorted_labels(&m);
                 let q = st.depths.entry((m.name.to_string(), labels)).or_default();
                 q.push_back(m.value.as_f64());
                 if q.len() > QUEUE_SAMPLES {
