@@ -149,7 +149,9 @@ thread_local! {
     };
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, carrying on past a poisoned lock: the cache's state stays
+/// consistent when a loader panics.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -15,7 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use brisk_core::{Backoff, ConfigError, StatsReport, StatsSource};
@@ -24,6 +24,7 @@ use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::cache::lock;
 use crate::{Cache, UnknownNamespace};
 use breaker::Breaker;
 use codec::Codec;
@@ -342,10 +343,6 @@ impl<K, V> Drop for Shared<K, V> {
             task.abort();
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A two-tier cache: the in-process L1 [`Cache`] in front of Redis.
