@@ -3,13 +3,17 @@
 //! `BRISK_SKIP_SERVICES=1`), and an SQLite WAL database in a temporary
 //! directory.
 //!
-//! - `db_copy_1m`: 1,000,000 rows of 3 columns (`bigint`, `text`,
-//!   `bigint`) through the brisk batch writer (binary COPY, 50,000-row
-//!   batches, each its own transaction), beside a bare `BinaryCopyInWriter`
-//!   (one COPY, one transaction) and prepared multi-row `INSERT … VALUES`
-//!   in statements of 1,000 rows. Targets: ≥ 1 M rows/s; ≤ 1.2 × `raw_copy`.
-//! - `db_pool_get`: one uncontended checkout and return, brisk (default
-//!   `Recycle::Fast`, and `Recycle::Rollback`, a round trip) beside a plain
+//! - `db_copy_1m`: 1,000,000 rows of 3 columns (`bigint`, `text` of ~25
+//!   bytes, `bigint`; an unlogged table, truncated before each iteration)
+//!   through the brisk batch writer (binary COPY, 50,000-row batches, each
+//!   its own transaction; one batch at a time, the default, and with
+//!   `parallel_batches(2)`), beside a bare `BinaryCopyInWriter` (one COPY,
+//!   one transaction) and prepared multi-row `INSERT … VALUES` in
+//!   statements of 1,000 rows. Every function builds its rows inside the
+//!   timed loop. Targets: ≥ 1 M rows/s; ≤ 1.2 × `raw_copy`.
+//! - `db_pool_get`: one uncontended checkout and return, brisk (the default
+//!   `Recycle::Auto`: no round trip within 500 ms of the last use; and
+//!   `Recycle::Rollback`, a round trip every time) beside a plain
 //!   deadpool-postgres pool (its default, `RecyclingMethod::Fast`). The p99
 //!   of 20,000 checkouts is printed too. Target: p99 ≤ 100 µs.
 //! - `db_pool_fairness`: 64 tasks on 8 connections, each running `SELECT 1`
@@ -19,7 +23,7 @@
 //!   the brisk batch writer, beside bare rusqlite (one prepared single-row
 //!   `INSERT` per row, one transaction). Target: ≥ 200k rows/s.
 //!
-//! Run: `cargo bench -p brisk-benches --bench db_pool -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p brisk-benches --bench db_pool -- --warm-up-time 1 --measurement-time 5`
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -89,36 +93,44 @@ fn db_copy_1m(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(copy_rows() as u64));
 
-    group.bench_function("brisk batch writer (COPY)", |b| {
-        let writer = rt.block_on(async {
-            pool.batch_writer::<(i64, String, i64)>(table("copy_bench"))
-                .max_batch_rows(50_000)
-                .queue_rows(200_000)
-                .build()
-                .expect("writer")
+    for parallel in [1, 2] {
+        let name = if parallel == 1 {
+            "brisk batch writer (COPY)".to_owned()
+        } else {
+            format!("brisk batch writer (COPY, parallel_batches {parallel})")
+        };
+        group.bench_function(name, |b| {
+            let writer = rt.block_on(async {
+                pool.batch_writer::<(i64, String, i64)>(table("copy_bench"))
+                    .max_batch_rows(50_000)
+                    .queue_rows(200_000)
+                    .parallel_batches(parallel)
+                    .build()
+                    .expect("writer")
+            });
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    truncate();
+                    let start = Instant::now();
+                    rt.block_on(async {
+                        let mut receipts = Vec::new();
+                        for chunk in 0..copy_rows() / 10_000 {
+                            let rows = (chunk * 10_000..(chunk + 1) * 10_000)
+                                .map(|i| (i, body(i), i * 7))
+                                .collect();
+                            receipts.push(writer.write(rows).await.expect("queued"));
+                        }
+                        for r in receipts {
+                            r.await.expect("committed");
+                        }
+                    });
+                    total += start.elapsed();
+                }
+                total
+            });
         });
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                truncate();
-                let start = Instant::now();
-                rt.block_on(async {
-                    let mut receipts = Vec::new();
-                    for chunk in 0..copy_rows() / 10_000 {
-                        let rows = (chunk * 10_000..(chunk + 1) * 10_000)
-                            .map(|i| (i, body(i), i * 7))
-                            .collect();
-                        receipts.push(writer.write(rows).await.expect("queued"));
-                    }
-                    for r in receipts {
-                        r.await.expect("committed");
-                    }
-                });
-                total += start.elapsed();
-            }
-            total
-        });
-    });
+    }
 
     group.bench_function("raw_copy (bare BinaryCopyInWriter)", |b| {
         b.iter_custom(|iters| {
@@ -227,7 +239,7 @@ fn db_pool_get(c: &mut Criterion) {
         (brisk, rollback, dead)
     });
     let mut group = c.benchmark_group("db_pool_get");
-    group.bench_function(BenchmarkId::new("brisk", "Recycle::Fast (default)"), |b| {
+    group.bench_function(BenchmarkId::new("brisk", "Recycle::Auto (default)"), |b| {
         b.iter(|| rt.block_on(async { drop(black_box(brisk.get().await.expect("get"))) }));
     });
     group.bench_function(BenchmarkId::new("brisk", "Recycle::Rollback"), |b| {
@@ -245,7 +257,7 @@ fn db_pool_get(c: &mut Criterion) {
     // checkouts one by one.
     let n = if criterion_test_mode() { 100 } else { 20_000 };
     for (name, pool) in [
-        ("brisk Recycle::Fast (default)", &brisk),
+        ("brisk Recycle::Auto (default)", &brisk),
         ("brisk Recycle::Rollback", &brisk_rollback),
     ] {
         let samples = rt.block_on(async {

@@ -119,7 +119,7 @@
 //! | [`recycle_timeout`](PgPoolBuilder::recycle_timeout) | 5 s | |
 //! | [`max_lifetime`](PgPoolBuilder::max_lifetime) / [`lifetime_jitter`](PgPoolBuilder::lifetime_jitter) | 1 h / 5 min | |
 //! | [`idle_timeout`](PgPoolBuilder::idle_timeout) | 10 min | |
-//! | [`recycle`](PgPoolBuilder::recycle) | [`Recycle::Fast`] | no round trip; `Rollback` pre-pings and rolls back what a caller left open |
+//! | [`recycle`](PgPoolBuilder::recycle) | [`Recycle::Auto`] | closed-socket check; a ping after [`ping_after_idle`](PgPoolBuilder::ping_after_idle) (500 ms) idle; a `ROLLBACK` when a transaction may be left open |
 //! | [`statement_cache_capacity`](PgPoolBuilder::statement_cache_capacity) | 256 | `prepare_cached` per connection |
 //! | [`slow_query_threshold`](PgPoolBuilder::slow_query_threshold) / [`slow_query_log_size`](PgPoolBuilder::slow_query_log_size) | 100 ms / 20 | |
 //! | [`retry`](PgPoolBuilder::retry) | base 20 ms, cap 2 s, 6 attempts | |
@@ -158,8 +158,19 @@
 //!   checking, discards connections past their jittered lifetime, and counts.
 //! - **Rows are borrowed, not converted.** A [`BatchRow`] hands out
 //!   [`ValueRef`]s that encode straight into the COPY buffer (or bind to an
-//!   SQLite statement), so the batch writer adds no per-row allocation over
-//!   a bare `BinaryCopyInWriter`.
+//!   SQLite statement): no per-row allocation.
+//! - **COPY in large messages.** tokio-postgres's `BinaryCopyInWriter`
+//!   passes the connection task a 4 KiB chunk at a time; the writer encodes
+//!   the same binary format itself into 256 KiB chunks, so a million rows
+//!   are ~200 hand-offs instead of ~12,000. With
+//!   [`parallel_batches`](BatchWriterBuilder::parallel_batches) several
+//!   batches are written at once, each on its own connection.
+//! - **A recycling check that costs nothing when busy.** [`Recycle::Auto`]
+//!   pings only a connection that sat idle past
+//!   [`ping_after_idle`](PgPoolBuilder::ping_after_idle) (the idea of `HikariCP`),
+//!   and rolls back only one whose caller may have left a transaction open,
+//!   so a busy pool checks out in about a microsecond while a restart is
+//!   still noticed at checkout.
 //! - **Idempotence decides retries.** A batch that failed before `COMMIT`
 //!   was rolled back and is always retried; one whose `COMMIT` was lost is
 //!   retried only in an idempotent mode (the natural key makes a second run

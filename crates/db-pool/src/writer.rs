@@ -14,6 +14,13 @@
 // - A failed batch is retried with brisk-core's `Backoff` when that cannot
 //   duplicate rows: always for the idempotent modes, and for `Copy` only
 //   when the failure came before `COMMIT` (the server rolled it back).
+// - Up to `parallel_batches` batches are in flight at once, each its own
+//   task, transaction and (PostgreSQL) connection: a semaphore with that
+//   many permits. One COPY keeps one server backend busy; on a server with
+//   cores to spare, two or more run side by side. Each batch keeps its own
+//   commit-then-acknowledge and retry rules, so parallelism changes only
+//   the order in which batches commit. A flush takes every permit, so it
+//   returns after every batch before it.
 
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -71,6 +78,7 @@ pub struct BatchWriterBuilder<R> {
     max_batch_rows: usize,
     flush_interval: Duration,
     queue_rows: usize,
+    parallel_batches: usize,
     retry: Backoff,
     _rows: PhantomData<fn(R)>,
 }
@@ -93,6 +101,7 @@ impl<R: BatchRow> BatchWriterBuilder<R> {
             max_batch_rows: 1000,
             flush_interval: Duration::from_millis(50),
             queue_rows: 100_000,
+            parallel_batches: 1,
             retry: default_retry(),
             _rows: PhantomData,
         }
@@ -125,6 +134,19 @@ impl<R: BatchRow> BatchWriterBuilder<R> {
         self
     }
 
+    /// How many batches may be written at once, each in its own
+    /// transaction on its own connection. Default 1: batches commit in the
+    /// order their rows were written. More lets a large stream use more
+    /// than one server backend (binary COPY is CPU-bound on the server);
+    /// batches then commit in any order, each still acknowledged only
+    /// after its own commit and retried under the same rules. A PostgreSQL
+    /// pool needs at least this many connections to spare; SQLite has one
+    /// writer, so its batches still go one at a time. At least 1.
+    pub fn parallel_batches(mut self, n: usize) -> Self {
+        self.parallel_batches = n;
+        self
+    }
+
     /// The retry policy for failed batches. Default: base 50 ms, cap 2 s,
     /// 12 attempts (about 10 s of outage on average before giving up).
     pub fn retry(mut self, backoff: Backoff) -> Self {
@@ -138,11 +160,15 @@ impl<R: BatchRow> BatchWriterBuilder<R> {
     /// # Errors
     ///
     /// [`Error::Config`] naming `batch_writer.max_batch_rows`,
-    /// `batch_writer.flush_interval`, `batch_writer.queue_rows` or
+    /// `batch_writer.flush_interval`, `batch_writer.queue_rows`,
+    /// `batch_writer.parallel_batches` or
     /// `batch_writer.mode` (a mode that needs a key the table lacks).
     pub fn build(self) -> Result<BatchWriter<R>, Error> {
         if self.max_batch_rows == 0 {
             return Err(ConfigError::new("batch_writer.max_batch_rows", "must be at least 1").into());
+        }
+        if self.parallel_batches == 0 {
+            return Err(ConfigError::new("batch_writer.parallel_batches", "must be at least 1").into());
         }
         if self.flush_interval.is_zero() {
             return Err(ConfigError::new("batch_writer.flush_interval", "must be greater than zero").into());
@@ -176,7 +202,7 @@ impl<R: BatchRow> BatchWriterBuilder<R> {
             retry: self.retry,
             counters: Arc::clone(&counters),
         };
-        tokio::spawn(worker.run(rx));
+        tokio::spawn(Arc::new(worker).run(rx, self.parallel_batches));
         Ok(BatchWriter {
             tx,
             permits: Arc::new(Semaphore::new(self.queue_rows)),
@@ -426,10 +452,20 @@ struct Pending {
 }
 
 impl Worker {
-    async fn run<R: BatchRow>(self, mut rx: mpsc::UnboundedReceiver<Msg<R>>) {
+    async fn run<R: BatchRow>(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Msg<R>>, parallel: usize) {
+        // `parallel` is at least 1 (checked by `build`) and small.
+        let parallel = u32::try_from(parallel.min(Semaphore::MAX_PERMITS)).unwrap_or(1);
+        let in_flight = Arc::new(Semaphore::new(parallel as usize));
         let mut batch_no = 0u64;
         let mut closed = false;
         while !closed {
+            // A free slot first, then the batch: while every slot is busy,
+            // writes wait in the channel and the next batch grows (with one
+            // slot, batches form exactly as with no parallelism at all). The
+            // semaphore is never closed, so acquiring cannot fail.
+            let Ok(slot) = Arc::clone(&in_flight).acquire_owned().await else {
+                return;
+            };
             let mut rows: Vec<R> = Vec::new();
             let mut pending: Vec<Pending> = Vec::new();
             let mut flushed: Vec<oneshot::Sender<()>> = Vec::new();
@@ -473,9 +509,19 @@ impl Worker {
                     }
                 }
             }
-            if !rows.is_empty() {
+            if rows.is_empty() {
+                drop(slot);
+            } else {
                 batch_no += 1;
-                self.write_batch(batch_no, rows, pending).await;
+                let worker = Arc::clone(&self);
+                tokio::spawn(async move {
+                    worker.write_batch(batch_no, rows, pending).await;
+                    drop(slot);
+                });
+            }
+            if !flushed.is_empty() || closed {
+                // Every batch before the flush (or the close) has finished.
+                let _ = in_flight.acquire_many(parallel).await;
             }
             for done in flushed {
                 let _ = done.send(());

@@ -34,6 +34,13 @@ pub enum TestkitError {
         source: std::io::Error,
     },
 
+    /// Generating test certificates failed (feature `tls`).
+    #[error("generating a test certificate failed: {reason}")]
+    Certificate {
+        /// rcgen's message.
+        reason: String,
+    },
+
     /// A helper program (`initdb`, `pg_ctl`, `id`, ...) exited unsuccessfully.
     #[error("`{command}` failed ({status}):\n{output}")]
     CommandFailed {

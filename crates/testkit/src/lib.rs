@@ -94,6 +94,9 @@
 //!   and a tokio `rt`.
 //! - `redis` (default): the Redis half; pulls in the `redis` crate's sync
 //!   client.
+//! - `tls` (implies `postgres`): [`PostgresServerBuilder::tls`] starts
+//!   PostgreSQL with `ssl = on` and a certificate signed by a throwaway CA
+//!   ([`TestCertificates`], generated with rcgen), for TLS client tests.
 //!
 //! A crate that needs only one server can depend with `default-features =
 //! false, features = ["redis"]` (or `["postgres"]`). The examples in these
@@ -116,9 +119,10 @@
 //!   succeeds (up to 20 s; on failure the error carries the log's tail).
 //! - **Speed over durability.** PostgreSQL runs with `fsync`,
 //!   `synchronous_commit` and `full_page_writes` off (`initdb --no-sync`
-//!   too); Redis with no persistence. Server directories live in RAM
-//!   (`/dev/shm`) when it has room, where `CREATE DATABASE` takes ~30 ms
-//!   instead of 300+ ms on disk. A PostgreSQL server starts in well under a
+//!   too) and `wal_level = minimal` (no replica reads its WAL); Redis with
+//!   no persistence. A clean stop or restart still keeps committed data.
+//!   Server directories live in RAM (`/dev/shm`) when it has room, where
+//!   `CREATE DATABASE` takes ~30 ms instead of 300+ ms on disk. A PostgreSQL server starts in well under a
 //!   second, a Redis server in a few milliseconds.
 //! - **Root.** PostgreSQL refuses to run as root; as root its programs run
 //!   as the `postgres` user via `runuser`, in a directory chowned to it.
@@ -137,6 +141,8 @@ mod process;
 #[cfg(feature = "redis")]
 mod redis_server;
 mod skip;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use error::TestkitError;
 #[cfg(feature = "postgres")]
@@ -144,3 +150,5 @@ pub use postgres::{PostgresServer, PostgresServerBuilder, TestDatabase, postgres
 #[cfg(feature = "redis")]
 pub use redis_server::{RedisServer, RedisServerBuilder, TestRedis, redis, redis_server};
 pub use skip::{skip, skip_services};
+#[cfg(feature = "tls")]
+pub use tls::TestCertificates;

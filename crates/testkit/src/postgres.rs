@@ -35,11 +35,22 @@ const DROP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings every server starts with; [`PostgresServerBuilder::setting`]
 /// adds to or overrides them.
+///
+/// A throwaway server trades durability for speed, legitimately: its data
+/// never has to survive a power cut or an OS crash (a clean `stop()` /
+/// `restart()` still keeps every committed row). `fsync = off` and
+/// `synchronous_commit = off`: a commit waits for no disk flush;
+/// `full_page_writes = off`: no full pages in the WAL after a checkpoint;
+/// `wal_level = minimal` (which needs `max_wal_senders = 0`): no WAL for
+/// data loaded into a table created or truncated in the same transaction,
+/// and less WAL for everything else, since no replica or archive reads it.
 const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("listen_addresses", "127.0.0.1"),
     ("fsync", "off"),
     ("synchronous_commit", "off"),
     ("full_page_writes", "off"),
+    ("wal_level", "minimal"),
+    ("max_wal_senders", "0"),
     // Room for connection-pool tests and benches.
     ("max_connections", "200"),
 ];
@@ -133,6 +144,8 @@ pub struct PostgresServer {
     dir: PathBuf,
     port: u16,
     run_as: RunAs,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::TestCertificates>,
     /// Dropped last (fields drop in order): stops the server, removes `dir`.
     _watchdog: Watchdog,
 }
@@ -163,6 +176,15 @@ impl PostgresServer {
     #[must_use]
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The certificates of a server started with
+    /// [`PostgresServerBuilder::tls`]: trust [`ca_der`](crate::TestCertificates::ca_der)
+    /// to verify it. `None` for a server without TLS.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(&self) -> Option<&crate::TestCertificates> {
+        self.tls.as_ref()
     }
 
     /// The TCP port on 127.0.0.1; the same across restarts.
@@ -276,6 +298,28 @@ impl PostgresServer {
         }
     }
 
+    /// Writes the server's certificate and key into the data directory,
+    /// readable only by the server's user (PostgreSQL refuses a key others
+    /// can read).
+    #[cfg(feature = "tls")]
+    fn write_tls_files(&self) -> Result<(), TestkitError> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Some(certs) = &self.tls else {
+            return Ok(());
+        };
+        for (file, contents) in [
+            ("server.crt", certs.server_cert_pem()),
+            ("server.key", certs.server_key_pem()),
+        ] {
+            let path = self.data_dir().join(file);
+            std::fs::write(&path, contents)
+                .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)))
+                .map_err(|err| TestkitError::io(format!("writing {}", path.display()), err))?;
+            self.run_as.chown(&path)?;
+        }
+        Ok(())
+    }
+
     fn initdb(&self, settings: &[(String, String)]) -> Result<(), TestkitError> {
         let mut command = self.run_as.command(&self.bin_dir.join("initdb"));
         command
@@ -318,6 +362,8 @@ impl PostgresServer {
 pub struct PostgresServerBuilder {
     bin_dir: Option<PathBuf>,
     settings: Vec<(String, String)>,
+    #[cfg(feature = "tls")]
+    tls: bool,
 }
 
 impl PostgresServerBuilder {
@@ -337,11 +383,32 @@ impl PostgresServerBuilder {
     ///
     /// Default settings: `listen_addresses = '127.0.0.1'`, `fsync = off`,
     /// `synchronous_commit = off`, `full_page_writes = off`,
+    /// `wal_level = minimal`, `max_wal_senders = 0`,
     /// `max_connections = 200`, and the server's own directory for the Unix
     /// socket. The port is chosen at start and cannot be set here.
     #[must_use]
     pub fn setting(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.settings.push((name.into(), value.into()));
+        self
+    }
+
+    /// Serves TLS (feature `tls`): `ssl = on`, with a server certificate for
+    /// `localhost` and `127.0.0.1` signed by a fresh throwaway CA
+    /// ([`TestCertificates`](crate::TestCertificates), from
+    /// [`PostgresServer::tls`]). Plain connections are still accepted, so a
+    /// test chooses with `sslmode`. Default: no TLS.
+    ///
+    /// ```
+    /// # if brisk_testkit::skip_services() { return Ok(()); }
+    /// let server = brisk_testkit::PostgresServer::builder().tls().start()?;
+    /// let certs = server.tls().expect("started with TLS");
+    /// assert!(certs.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+    /// # Ok::<(), brisk_testkit::TestkitError>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -360,15 +427,44 @@ impl PostgresServerBuilder {
         let run_as = RunAs::detect()?;
         let dir = create_server_dir("pg", run_as.is_other_user())?;
         let watchdog = Watchdog::guard_dir(&dir, &cleanup_script(&run_as, &bin_dir, &dir))?;
+        #[cfg(feature = "tls")]
+        let tls = if self.tls {
+            Some(crate::TestCertificates::generate()?)
+        } else {
+            None
+        };
+        #[cfg(feature = "tls")]
+        let settings = if tls.is_some() {
+            // Relative paths are relative to the data directory; the
+            // caller's settings come after, so they win.
+            let mut settings: Vec<(String, String)> = [
+                ("ssl", "on"),
+                ("ssl_cert_file", "server.crt"),
+                ("ssl_key_file", "server.key"),
+            ]
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+            settings.extend(self.settings);
+            settings
+        } else {
+            self.settings
+        };
+        #[cfg(not(feature = "tls"))]
+        let settings = self.settings;
         let mut server = PostgresServer {
             bin_dir,
             dir,
             port: 0,
             run_as,
+            #[cfg(feature = "tls")]
+            tls,
             _watchdog: watchdog,
         };
         server.run_as.chown(&server.dir)?;
-        server.initdb(&self.settings)?;
+        server.initdb(&settings)?;
+        #[cfg(feature = "tls")]
+        server.write_tls_files()?;
         start_on_free_port(|port| {
             server.port = port;
             server.start_again()

@@ -17,10 +17,10 @@ use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use brisk_core::{Backoff, ConfigError, StatsReport, StatsSource};
+use brisk_core::{Backoff, ConfigError, SharedClock, StatsReport, StatsSource, SystemClock};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
 use tokio_postgres::Row;
@@ -35,18 +35,29 @@ use crate::{Error, RetryClass, classify_sqlstate};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Recycle {
-    /// Only whether the connection's socket is closed: no round trip, a
-    /// checkout in about a microsecond. A server restart closes every
-    /// connection, so it is noticed on the next checkout; a silently dead
-    /// network is noticed by the first query. Transactions begun through
-    /// [`PgConn::transaction`] are rolled back when dropped. The default.
+    /// The default: cheap, and it notices a server restart. No round trip
+    /// for a connection returned less than
+    /// [`ping_after_idle`](PgPoolBuilder::ping_after_idle) ago (500 ms by
+    /// default; the `aliveBypassWindow` of `HikariCP`), only whether its socket is
+    /// closed; a round trip (an empty query, a pre-ping) for one idle
+    /// longer; and a `ROLLBACK` (which is also a ping) for one whose caller
+    /// may have left a transaction open: it ran `batch_execute` with SQL
+    /// that mentions `BEGIN` or `START`, a statement starting with one of
+    /// them, or used the raw [`PgConn::client`]. A connection that fails the
+    /// check is replaced without the caller seeing an error. Transactions
+    /// begun through [`PgConn::transaction`] are rolled back when dropped.
     #[default]
+    Auto,
+    /// Only whether the connection's socket is closed: never a round trip.
+    /// A server restart closes every connection, so it is usually noticed
+    /// on the next checkout; a silently dead network only by the first
+    /// query; a transaction opened by hand and left open stays open.
     Fast,
-    /// A round trip (an empty query): a pre-ping.
+    /// A round trip (an empty query) on every checkout: a pre-ping.
     Ping,
-    /// A `ROLLBACK`: a pre-ping that also ends any transaction a caller
-    /// opened by hand (`BEGIN` through `batch_execute`) and left open. Costs
-    /// one round trip per checkout.
+    /// A `ROLLBACK` on every checkout: a pre-ping that also ends any
+    /// transaction a caller opened by hand and left open. Costs one round
+    /// trip per checkout.
     Rollback,
     /// A full session reset (`CLOSE ALL`, `RESET ALL`, `UNLISTEN *`,
     /// advisory locks released, temporary tables dropped), keeping prepared
@@ -57,11 +68,53 @@ pub enum Recycle {
 impl Recycle {
     fn method(self) -> RecyclingMethod {
         match self {
-            Recycle::Fast => RecyclingMethod::Fast,
+            // `Auto` runs its own round trips, after deadpool-postgres's
+            // closed-socket check.
+            Recycle::Auto | Recycle::Fast => RecyclingMethod::Fast,
             Recycle::Ping => RecyclingMethod::Verified,
             Recycle::Rollback => RecyclingMethod::Custom("ROLLBACK".to_owned()),
             Recycle::Reset => RecyclingMethod::Clean,
         }
+    }
+}
+
+/// Whether `sql` may open a transaction that outlives the statement: a
+/// conservative test (`DO $$ BEGIN … END $$` counts too), since a false
+/// positive costs one `ROLLBACK` round trip at the next checkout and a
+/// false negative leaves a transaction open.
+fn may_open_transaction(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    ["begin", "start"].iter().any(|word| {
+        bytes
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    })
+}
+
+/// A pooled connection: deadpool-postgres's client, plus what the
+/// [`Recycle::Auto`] check needs.
+pub(crate) struct PooledClient {
+    client: ClientWrapper,
+    /// When it was opened (the pool's clock): its lifetime counts from here.
+    created: Instant,
+    /// When it was last returned to the pool (the pool's clock): its idle
+    /// time counts from here.
+    returned: Instant,
+    /// The caller may have left a transaction open.
+    dirty: AtomicBool,
+}
+
+impl std::ops::Deref for PooledClient {
+    type Target = ClientWrapper;
+
+    fn deref(&self) -> &ClientWrapper {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for PooledClient {
+    fn deref_mut(&mut self) -> &mut ClientWrapper {
+        &mut self.client
     }
 }
 
@@ -76,6 +129,8 @@ struct Settings {
     lifetime_jitter: Duration,
     idle_timeout: Duration,
     recycle: Recycle,
+    ping_after_idle: Duration,
+    clock: SharedClock,
     statement_cache_capacity: usize,
     application_name: String,
     query_stats: QueryStatsConfig,
@@ -94,6 +149,8 @@ impl Default for Settings {
             lifetime_jitter: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(600),
             recycle: Recycle::default(),
+            ping_after_idle: Duration::from_millis(500),
+            clock: SystemClock::shared(),
             statement_cache_capacity: 256,
             application_name: "brisk".to_owned(),
             query_stats: QueryStatsConfig::default(),
@@ -253,11 +310,33 @@ impl PgPoolBuilder {
     }
 
     /// The check run when a connection is checked out again. Default
-    /// [`Recycle::Fast`] (no round trip; notices a server restart);
-    /// [`Recycle::Rollback`] adds a pre-ping and a rollback of anything left
-    /// open, for one round trip per checkout.
+    /// [`Recycle::Auto`]: no round trip for a connection used within
+    /// [`ping_after_idle`](Self::ping_after_idle), a ping for one idle
+    /// longer, a `ROLLBACK` for one that may hold a transaction left open.
+    /// [`Recycle::Rollback`] pings and rolls back on every checkout, for one
+    /// round trip each.
     pub fn recycle(mut self, recycle: Recycle) -> Self {
         self.settings.recycle = recycle;
+        self
+    }
+
+    /// Under [`Recycle::Auto`], a connection returned to the pool at least
+    /// this long ago is pinged (one round trip) before it is handed out, so
+    /// a server restart or a dead network is noticed at checkout, not by
+    /// the caller's query; one used more recently is only checked for a
+    /// closed socket. Default 500 ms (the `aliveBypassWindow` of `HikariCP`); zero
+    /// pings on every checkout.
+    pub fn ping_after_idle(mut self, window: Duration) -> Self {
+        self.settings.ping_after_idle = window;
+        self
+    }
+
+    /// The clock that measures connection lifetimes, idle times and
+    /// [`ping_after_idle`](Self::ping_after_idle).
+    /// Default: the system clock; tests pass a
+    /// [`ManualClock`](brisk_core::ManualClock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.settings.clock = clock;
         self
     }
 
@@ -394,6 +473,9 @@ impl PgPoolBuilder {
         let manager = PgManager {
             inner: manager(config, s.recycle.method(), self.tls)?,
             counters: Arc::clone(&counters),
+            recycle: s.recycle,
+            ping_after_idle: s.ping_after_idle,
+            clock: Arc::clone(&s.clock),
             max_lifetime: s.max_lifetime,
             lifetime_jitter: s.lifetime_jitter,
             idle_timeout: s.idle_timeout,
@@ -441,11 +523,16 @@ struct Counters {
     expired: AtomicU64,
     timeouts: AtomicU64,
     retries: AtomicU64,
+    pings: AtomicU64,
+    rollbacks: AtomicU64,
 }
 
 struct PgManager {
     inner: deadpool_postgres::Manager,
     counters: Arc<Counters>,
+    recycle: Recycle,
+    ping_after_idle: Duration,
+    clock: SharedClock,
     max_lifetime: Duration,
     lifetime_jitter: Duration,
     idle_timeout: Duration,
@@ -456,23 +543,41 @@ struct PgManager {
 impl PgManager {
     /// This connection's lifetime: `max_lifetime` minus a share of the
     /// jitter drawn from its creation instant (stable per connection).
-    fn lifetime_of(&self, metrics: &Metrics) -> Duration {
+    fn lifetime_of(&self, client: &PooledClient) -> Duration {
         let mut h = self.hasher.build_hasher();
-        std::hash::Hash::hash(&metrics.created, &mut h);
+        std::hash::Hash::hash(&client.created, &mut h);
         let fraction = u32::try_from(h.finish() % 1024).unwrap_or(0);
         self.max_lifetime - self.lifetime_jitter * fraction / 1024
     }
 
-    fn expired(&self, metrics: &Metrics) -> bool {
-        metrics.age() >= self.lifetime_of(metrics) || metrics.last_used() >= self.idle_timeout
+    /// Past its lifetime, or idle (in the pool) past the idle timeout; both
+    /// on the pool's clock.
+    fn expired(&self, client: &PooledClient) -> bool {
+        self.clock.elapsed(client.created) >= self.lifetime_of(client)
+            || self.clock.elapsed(client.returned) >= self.idle_timeout
+    }
+
+    /// [`Recycle::Auto`]'s round trips, after the closed-socket check: a
+    /// `ROLLBACK` if the caller may have left a transaction open, else a
+    /// ping if the connection sat idle past the window.
+    async fn auto_check(&self, client: &mut PooledClient) -> Result<(), tokio_postgres::Error> {
+        if client.dirty.load(Ordering::Relaxed) {
+            self.counters.rollbacks.fetch_add(1, Ordering::Relaxed);
+            client.client.simple_query("ROLLBACK").await?;
+            client.dirty.store(false, Ordering::Relaxed);
+        } else if self.clock.elapsed(client.returned) >= self.ping_after_idle {
+            self.counters.pings.fetch_add(1, Ordering::Relaxed);
+            client.client.simple_query("").await?;
+        }
+        Ok(())
     }
 }
 
 impl managed::Manager for PgManager {
-    type Type = ClientWrapper;
+    type Type = PooledClient;
     type Error = tokio_postgres::Error;
 
-    async fn create(&self) -> Result<ClientWrapper, tokio_postgres::Error> {
+    async fn create(&self) -> Result<PooledClient, tokio_postgres::Error> {
         let result = self.inner.create().await;
         let counter = if result.is_ok() {
             &self.counters.created
@@ -480,19 +585,28 @@ impl managed::Manager for PgManager {
             &self.counters.connect_failures
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        result
+        let now = self.clock.now();
+        Ok(PooledClient {
+            client: result?,
+            created: now,
+            returned: now,
+            dirty: AtomicBool::new(false),
+        })
     }
 
     async fn recycle(
         &self,
-        client: &mut ClientWrapper,
+        client: &mut PooledClient,
         metrics: &Metrics,
     ) -> RecycleResult<tokio_postgres::Error> {
-        if self.expired(metrics) {
+        if self.expired(client) {
             self.counters.expired.fetch_add(1, Ordering::Relaxed);
             return Err(RecycleError::message("past its lifetime or idle timeout"));
         }
-        let result = self.inner.recycle(client, metrics).await;
+        let mut result = self.inner.recycle(&mut client.client, metrics).await;
+        if result.is_ok() && self.recycle == Recycle::Auto {
+            result = self.auto_check(client).await.map_err(RecycleError::Backend);
+        }
         if result.is_err() {
             self.counters.recycle_failures.fetch_add(1, Ordering::Relaxed);
         } else if client.statement_cache.size() > self.statement_cache_capacity {
@@ -501,8 +615,8 @@ impl managed::Manager for PgManager {
         result
     }
 
-    fn detach(&self, client: &mut ClientWrapper) {
-        self.inner.detach(client);
+    fn detach(&self, client: &mut PooledClient) {
+        self.inner.detach(&mut client.client);
     }
 }
 
@@ -549,7 +663,7 @@ fn spawn_maintenance(pool: &PgPool) {
                 return;
             };
             let manager = pool.manager();
-            let removed = pool.retain(|_, metrics| !manager.expired(&metrics)).removed.len();
+            let removed = pool.retain(|client, _| !manager.expired(client)).removed.len();
             shared
                 .counters
                 .expired
@@ -850,6 +964,8 @@ impl PgPool {
             recycle_failures: c.recycle_failures.load(Ordering::Relaxed),
             expired: c.expired.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
+            pings: c.pings.load(Ordering::Relaxed),
+            rollbacks: c.rollbacks.load(Ordering::Relaxed),
         }
     }
 
@@ -958,6 +1074,16 @@ impl StatsSource for PgPool {
                 "Transactions and queries retried",
                 s.retries,
             ),
+            (
+                "brisk_db_pool_pings_total",
+                "Checkouts that pinged an idle connection first",
+                s.pings,
+            ),
+            (
+                "brisk_db_pool_rollbacks_total",
+                "Checkouts that rolled back a transaction left open",
+                s.rollbacks,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = out.counter(name, help, v).label("backend", "postgres");
@@ -995,6 +1121,12 @@ pub struct PoolStats {
     pub expired: u64,
     /// Transactions and queries retried.
     pub retries: u64,
+    /// Checkouts that pinged the connection first ([`Recycle::Auto`], idle
+    /// past [`PgPoolBuilder::ping_after_idle`]).
+    pub pings: u64,
+    /// Checkouts that rolled back a transaction the previous caller may
+    /// have left open ([`Recycle::Auto`]).
+    pub rollbacks: u64,
 }
 
 /// A query plan from [`PgPool::explain`].
@@ -1119,6 +1251,12 @@ pub struct PgConn {
     shared: Arc<Shared>,
 }
 
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        self.obj.returned = self.shared.settings.clock.now();
+    }
+}
+
 impl std::fmt::Debug for PgConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgConn")
@@ -1148,6 +1286,7 @@ macro_rules! query_methods {
         ///
         /// [`Error::Database`] with the SQLSTATE and its [`RetryClass`].
         pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+            self.note_statement(sql);
             let c = &self.$client;
             timed(&self.shared().query_stats, sql, async {
                 let stmt = c.prepare_cached(sql).await?;
@@ -1162,6 +1301,7 @@ macro_rules! query_methods {
         ///
         /// [`Error::Database`], also when the query returns no row or more than one.
         pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
+            self.note_statement(sql);
             let c = &self.$client;
             timed(&self.shared().query_stats, sql, async {
                 let stmt = c.prepare_cached(sql).await?;
@@ -1180,6 +1320,7 @@ macro_rules! query_methods {
             sql: &str,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Option<Row>, Error> {
+            self.note_statement(sql);
             let c = &self.$client;
             timed(&self.shared().query_stats, sql, async {
                 let stmt = c.prepare_cached(sql).await?;
@@ -1194,6 +1335,7 @@ macro_rules! query_methods {
         ///
         /// [`Error::Database`] with the SQLSTATE and its [`RetryClass`].
         pub async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+            self.note_statement(sql);
             let c = &self.$client;
             timed(&self.shared().query_stats, sql, async {
                 let stmt = c.prepare_cached(sql).await?;
@@ -1209,6 +1351,7 @@ macro_rules! query_methods {
         ///
         /// [`Error::Database`] with the SQLSTATE and its [`RetryClass`].
         pub async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
+            self.note_script(sql);
             timed(
                 &self.shared().query_stats,
                 sql,
@@ -1224,6 +1367,31 @@ impl PgConn {
 
     fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// Marks the connection for a `ROLLBACK` at its next checkout
+    /// ([`Recycle::Auto`]) when it may be left inside a transaction.
+    fn mark_dirty(&self) {
+        self.obj.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// A prepared statement: only its start counts (`BEGIN`, `START
+    /// TRANSACTION`), so long statements cost nothing to check.
+    fn note_statement(&self, sql: &str) {
+        let head = sql.trim_start().as_bytes();
+        if [&b"begin"[..], b"start"]
+            .iter()
+            .any(|w| head.len() >= w.len() && head[..w.len()].eq_ignore_ascii_case(w))
+        {
+            self.mark_dirty();
+        }
+    }
+
+    /// A script of statements: anywhere in it.
+    fn note_script(&self, sql: &str) {
+        if may_open_transaction(sql) {
+            self.mark_dirty();
+        }
     }
 
     /// Starts a transaction; it rolls back when dropped without
@@ -1245,15 +1413,20 @@ impl PgConn {
     }
 
     /// The underlying client, for what these methods do not cover (e.g.
-    /// `copy_in`, `prepare_typed_cached`). Its queries are not timed.
+    /// `copy_in`, `prepare_typed_cached`). Its queries are not timed, and
+    /// under [`Recycle::Auto`] the connection is rolled back at its next
+    /// checkout, since what it ran is not known.
     #[must_use]
     pub fn client(&self) -> &ClientWrapper {
-        &self.obj
+        self.mark_dirty();
+        &self.obj.client
     }
 
-    /// The underlying client, mutably (for its own `transaction()`).
+    /// The underlying client, mutably (for its own `transaction()`); as for
+    /// [`client`](Self::client).
     pub fn client_mut(&mut self) -> &mut ClientWrapper {
-        &mut self.obj
+        self.mark_dirty();
+        &mut self.obj.client
     }
 
     pub(crate) fn record(&self, sql: &str, elapsed: Duration, ok: bool) {
@@ -1282,6 +1455,13 @@ impl<'a> Tx<'a> {
     fn shared(&self) -> &Shared {
         self.shared
     }
+
+    // Inside a transaction that rolls back when dropped: nothing to note.
+    #[allow(clippy::unused_self)]
+    fn note_statement(&self, _sql: &str) {}
+
+    #[allow(clippy::unused_self)]
+    fn note_script(&self, _sql: &str) {}
 
     /// Commits.
     ///

@@ -164,8 +164,9 @@ async fn timestamps_and_nulls_round_trip() {
 }
 
 /// Writes 50-row batches of increasing ids while the server is stopped and
-/// started again; returns once all writes have resolved.
-async fn fault_run(mode: WriteMode) {
+/// started again, with up to `parallel` batches in flight; returns once all
+/// writes have resolved.
+async fn fault_run(mode: WriteMode, parallel: usize, recycle: Recycle) {
     if brisk_testkit::skip_services() {
         brisk_testkit::skip("needs a private PostgreSQL server to stop and restart");
         return;
@@ -177,7 +178,7 @@ async fn fault_run(mode: WriteMode) {
         .url(server.url())
         .max_size(4)
         .min_idle(2)
-        .recycle(Recycle::Fast)
+        .recycle(recycle)
         .create_timeout(Duration::from_secs(2))
         .build()
         .await
@@ -204,6 +205,7 @@ async fn fault_run(mode: WriteMode) {
             .mode(mode)
             .max_batch_rows(200)
             .flush_interval(Duration::from_millis(10))
+            .parallel_batches(parallel)
             .retry(
                 Backoff::builder()
                     .base(Duration::from_millis(20))
@@ -266,7 +268,7 @@ async fn fault_run(mode: WriteMode) {
         .map(|r| r.get(0))
         .collect();
     eprintln!(
-        "fault run {mode:?}: {} rows acknowledged, {} writes failed, writer {:?}, pool {:?}",
+        "fault run {mode:?} x{parallel}: {} rows acknowledged, {} writes failed, writer {:?}, pool {:?}",
         acked.len(),
         failed.len(),
         writer.stats(),
@@ -313,10 +315,90 @@ async fn fault_run(mode: WriteMode) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_restart_mid_stream_copy() {
-    fault_run(WriteMode::Copy).await;
+    fault_run(WriteMode::Copy, 1, Recycle::Fast).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_restart_mid_stream_insert_ignore() {
-    fault_run(WriteMode::InsertIgnore).await;
+    fault_run(WriteMode::InsertIgnore, 1, Recycle::Fast).await;
+}
+
+/// Three batches in flight at once, on three connections, with the default
+/// recycling check: the same guarantees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restart_mid_stream_parallel_copy() {
+    fault_run(WriteMode::Copy, 3, Recycle::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restart_mid_stream_parallel_insert_ignore() {
+    fault_run(WriteMode::InsertIgnore, 3, Recycle::default()).await;
+}
+
+/// Parallel batches: every write is acknowledged after its own commit,
+/// every row lands once, a flush waits for every batch in flight, and
+/// `parallel_batches(0)` is refused naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_batches_write_every_row_once() {
+    let Some(db) = brisk_testkit::postgres() else {
+        return;
+    };
+    let pool = PgPool::builder()
+        .url(db.url())
+        .max_size(4)
+        .build()
+        .await
+        .expect("pool");
+    pool.batch_execute("CREATE TABLE events (id bigint NOT NULL, kind text NOT NULL, n bigint NOT NULL)")
+        .await
+        .unwrap();
+    let table = || {
+        Table::builder("events")
+            .column("id", ColumnType::Int8)
+            .column("kind", ColumnType::Text)
+            .column("n", ColumnType::Int8)
+            .build()
+            .unwrap()
+    };
+    match pool
+        .batch_writer::<(i64, String, i64)>(table())
+        .parallel_batches(0)
+        .build()
+    {
+        Err(Error::Config(e)) => assert_eq!(e.field(), "batch_writer.parallel_batches"),
+        other => panic!("{other:?}"),
+    }
+    let writer = pool
+        .batch_writer::<(i64, String, i64)>(table())
+        .max_batch_rows(2_000)
+        .parallel_batches(3)
+        .build()
+        .unwrap();
+    let mut receipts = Vec::new();
+    for w in 0..40i64 {
+        let rows = (w * 1_000..(w + 1) * 1_000)
+            .map(|i| (i, format!("kind {}", i % 7), i * 3))
+            .collect();
+        receipts.push(writer.write(rows).await.expect("queued"));
+    }
+    // Unwaited writes, then a flush: it returns after all of them committed.
+    writer.flush().await.unwrap();
+    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 40_000);
+    let mut batches = BTreeSet::new();
+    for r in receipts {
+        let ack = r.await.expect("committed");
+        assert_eq!(ack.rows, 1_000);
+        batches.insert(ack.batch);
+    }
+    assert!(batches.len() >= 20, "{batches:?}");
+    assert_eq!(
+        count(&pool, "SELECT count(DISTINCT id) FROM events").await,
+        40_000
+    );
+    assert_eq!(
+        count(&pool, "SELECT (sum(n) / 3)::bigint FROM events").await,
+        (0..40_000i64).sum::<i64>()
+    );
+    let stats = writer.stats();
+    assert_eq!((stats.rows_written, stats.queued_rows), (40_000, 0), "{stats:?}");
 }

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use brisk_core::StatsReport;
+#[cfg(feature = "tls")]
+use brisk_db_pool::rustls;
 use brisk_db_pool::{Error, PgPool, Recycle};
 use brisk_testkit::TestDatabase;
 
@@ -271,4 +273,221 @@ async fn sslmode_require_is_honoured() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// The default recycling check (`Recycle::Auto`): no round trip within the
+/// idle window, a ping after it, a `ROLLBACK` when a transaction was left
+/// open; time is a manual clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_check_pings_after_idle_and_rolls_back_what_was_left_open() {
+    let Some(db) = brisk_testkit::postgres() else {
+        return;
+    };
+    let clock = brisk_core::ManualClock::new();
+    let pool = PgPool::builder()
+        .url(db.url())
+        .max_size(1)
+        .min_idle(1)
+        .clock(std::sync::Arc::new(clock.clone()))
+        .build()
+        .await
+        .expect("pool");
+    pool.batch_execute("CREATE TABLE t (v int)").await.unwrap();
+    let before = pool.stats();
+
+    // Used a moment ago: no round trip.
+    drop(pool.get().await.unwrap());
+    let s = pool.stats();
+    assert_eq!((s.pings, s.rollbacks), (before.pings, before.rollbacks), "{s:?}");
+
+    // Idle past the window (500 ms by default): pinged first.
+    clock.advance(Duration::from_millis(600));
+    drop(pool.get().await.unwrap());
+    let s = pool.stats();
+    assert_eq!(s.pings, before.pings + 1, "{s:?}");
+
+    // A transaction opened by hand and left open is rolled back at the next
+    // checkout, without waiting for the window.
+    {
+        let conn = pool.get().await.unwrap();
+        conn.batch_execute("BEGIN; INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+    }
+    let n: i64 = pool
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "the open transaction was rolled back");
+    let s = pool.stats();
+    assert_eq!(s.rollbacks, before.rollbacks + 1, "{s:?}");
+    assert_eq!(s.recycle_failures, 0, "{s:?}");
+}
+
+/// After a server restart, a checkout hands out a working connection: the
+/// dead ones fail the default check and are replaced, and the caller sees no
+/// error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_after_a_server_restart_works() {
+    let Some(server) = brisk_testkit::postgres_server() else {
+        return;
+    };
+    let clock = brisk_core::ManualClock::new();
+    let pool = PgPool::builder()
+        .url(server.url())
+        .max_size(3)
+        .min_idle(3)
+        .clock(std::sync::Arc::new(clock.clone()))
+        .build()
+        .await
+        .expect("pool");
+    let first = {
+        let conn = pool.get().await.unwrap();
+        backend_pid(&conn).await.unwrap()
+    };
+    assert_eq!(pool.stats().size, 3);
+
+    let server = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.restart().expect("restart");
+        server
+    })
+    .await
+    .unwrap();
+
+    // Every pooled connection is dead now. Each checkout still gets a
+    // working one, the first query on it succeeds, and it is a new backend.
+    for _ in 0..3 {
+        let conn = pool.get().await.expect("checkout after restart");
+        let now = backend_pid(&conn).await.expect("the first query after a restart");
+        assert_ne!(now, first);
+    }
+    // The same once the connections sat idle past the window (a ping).
+    clock.advance(Duration::from_secs(1));
+    let conn = pool.get().await.expect("checkout");
+    backend_pid(&conn).await.expect("query");
+    let s = pool.stats();
+    assert!(s.recycle_failures >= 1, "{s:?}");
+    assert_eq!(s.timeouts, 0, "{s:?}");
+    drop(conn);
+    drop(server);
+}
+
+async fn backend_pid(conn: &brisk_db_pool::PgConn) -> Result<i32, Error> {
+    Ok(conn.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
+}
+
+/// A rustls client configuration that trusts only `ca_der`.
+#[cfg(feature = "tls")]
+fn trusting(ca_der: &[u8]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca_der.to_vec()))
+        .expect("CA certificate");
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// The `tls` feature against a server with `ssl = on` and a certificate
+/// from a throwaway CA: trusting that CA, `sslmode=require` connects and the
+/// server sees TLS; trusting another CA, the pool refuses to start with an
+/// error naming the certificate problem.
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connects_with_sslmode_require_and_a_trusted_ca() {
+    if brisk_testkit::skip_services() {
+        brisk_testkit::skip("starts its own PostgreSQL server with TLS");
+        return;
+    }
+    let server = tokio::task::spawn_blocking(|| brisk_testkit::PostgresServer::builder().tls().start())
+        .await
+        .unwrap()
+        .expect("PostgreSQL with TLS");
+    let certs = server.tls().expect("certificates");
+    let url = format!("{}?sslmode=require", server.url());
+
+    let pool = PgPool::builder()
+        .url(&url)
+        .tls_config(trusting(certs.ca_der()))
+        .build()
+        .await
+        .expect("a TLS pool");
+    let row = pool
+        .query_one(
+            "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl");
+    assert!(row.get::<_, bool>(0), "the server sees no TLS");
+    assert!(row.get::<_, String>(1).starts_with("TLSv1."));
+
+    // A CA that did not sign the server's certificate.
+    let other = brisk_testkit::TestCertificates::generate().expect("another CA");
+    let refused = PgPool::builder()
+        .url(&url)
+        .tls_config(trusting(other.ca_der()))
+        .build()
+        .await;
+    match refused {
+        Err(err @ Error::Connect { .. }) => {
+            let message = err.to_string();
+            eprintln!("refused as expected: {message}");
+            assert!(
+                message.contains("certificate") && message.contains(&server.port().to_string()),
+                "{message}"
+            );
+        }
+        other => panic!("a server certificate from an unknown CA was accepted: {other:?}"),
+    }
+    drop(pool);
+    tokio::task::spawn_blocking(move || drop(server)).await.unwrap();
+}
+
+/// A connection past its (jittered) lifetime, or idle in the pool past the
+/// idle timeout, is closed and replaced at checkout; time is a manual clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifetime_and_idle_timeout_replace_connections() {
+    let Some(db) = brisk_testkit::postgres() else {
+        return;
+    };
+    let clock = brisk_core::ManualClock::new();
+    let pool = PgPool::builder()
+        .url(db.url())
+        .max_size(1)
+        .min_idle(1)
+        .max_lifetime(Duration::from_secs(3600))
+        .lifetime_jitter(Duration::from_secs(300))
+        .idle_timeout(Duration::from_secs(600))
+        .clock(std::sync::Arc::new(clock.clone()))
+        .build()
+        .await
+        .expect("pool");
+    let pid_now = async || backend_pid(&pool.get().await.unwrap()).await.unwrap();
+    let first = pid_now().await;
+
+    // Used every 5 minutes: never idle too long, and younger than
+    // `max_lifetime - jitter`: the same connection.
+    for _ in 0..11 {
+        clock.advance(Duration::from_secs(300));
+        assert_eq!(pid_now().await, first);
+    }
+    assert_eq!(pool.stats().expired, 0);
+
+    // Past the lifetime (55 min + 5 min): a new connection.
+    clock.advance(Duration::from_secs(300));
+    let second = pid_now().await;
+    assert_ne!(second, first);
+    assert_eq!(pool.stats().expired, 1);
+
+    // Idle past the idle timeout: a new connection again.
+    clock.advance(Duration::from_secs(601));
+    let third = pid_now().await;
+    assert_ne!(third, second);
+    let s = pool.stats();
+    assert_eq!((s.expired, s.timeouts), (2, 0), "{s:?}");
 }

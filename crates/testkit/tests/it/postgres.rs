@@ -194,3 +194,33 @@ fn start_again_on_a_taken_port_fails_with_the_server_log() {
     server.start_again().expect("starts once the port is free again");
     assert!(server.is_running());
 }
+
+/// A server started with `tls()` has `ssl = on` with the generated
+/// certificate, and still accepts plain connections. (The TLS handshake
+/// itself is tested by brisk-db-pool's `tls` feature tests, which have a
+/// TLS client.)
+#[cfg(feature = "tls")]
+#[test]
+fn tls_server_serves_the_generated_certificate() {
+    if brisk_testkit::skip_services() {
+        brisk_testkit::skip("starts its own PostgreSQL server");
+        return;
+    }
+    let server = brisk_testkit::PostgresServer::builder()
+        .tls()
+        .start()
+        .expect("start");
+    let certs = server.tls().expect("certificates");
+    assert!(certs.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_ne!(certs.ca_pem(), certs.server_cert_pem());
+    let (ssl, file) = block_on(async {
+        let client = pg_connect(&server.url()).await.expect("connect");
+        let ssl: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+        let file: String = client.query_one("SHOW ssl_cert_file", &[]).await.unwrap().get(0);
+        (ssl, file)
+    });
+    assert_eq!((ssl.as_str(), file.as_str()), ("on", "server.crt"));
+
+    let plain = brisk_testkit::PostgresServer::start().expect("start");
+    assert!(plain.tls().is_none());
+}
