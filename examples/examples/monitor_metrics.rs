@@ -8,7 +8,9 @@
 //! ```
 //!
 //! A background task "analyzes" a text every few milliseconds (a fake workload
-//! of 1–20 ms, failing one call in 25), timed with `Operation::track`; a
+//! of 1–20 ms, failing one call in 25), timed with `Operation::track`; its
+//! percentiles are served since start and over the last 1 min, 5 min and 1 h
+//! (`brisk_operation_duration_seconds_percentiles{window="1m",…}`); a
 //! `metrics::counter!` from the facade lands in the same registry, and an
 //! alert rule logs when the p95 goes over 15 ms.
 
@@ -138,6 +140,16 @@ mod tests {
             "{metrics}"
         );
         assert!(metrics.contains("brisk_operation_errors_total{operation=\"analyze\"} 1\n"));
+        // Percentiles since start and over the last minute (5 minutes, hour).
+        assert!(metrics.contains(
+            "brisk_operation_duration_seconds_percentiles{operation=\"analyze\",quantile=\"0.5\"}"
+        ));
+        assert!(
+            metrics.contains(
+                "brisk_operation_duration_seconds_percentiles_count{operation=\"analyze\",window=\"1m\"} 2\n"
+            ),
+            "{metrics}"
+        );
         let summary = get(addr, "/summary").await;
         let body = summary.split("\r\n\r\n").nth(1).unwrap();
         let json: serde_json::Value =

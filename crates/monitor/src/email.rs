@@ -50,6 +50,7 @@ pub struct EmailNotifierBuilder {
     timeout: Duration,
     backoff: Backoff,
     starttls: bool,
+    root_certificates: Vec<Vec<u8>>,
 }
 
 impl EmailNotifier {
@@ -65,6 +66,7 @@ impl EmailNotifier {
             timeout: Duration::from_secs(10),
             backoff: Backoff::default(),
             starttls: false,
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -112,9 +114,21 @@ impl EmailNotifierBuilder {
         self
     }
 
-    /// Requires STARTTLS (needs the `rustls` feature). Default off.
+    /// Requires STARTTLS (needs the `rustls` feature): the session is
+    /// upgraded to TLS before anything is sent, and a server that does not
+    /// offer STARTTLS or whose certificate does not verify for `host` is an
+    /// error. Default off.
     pub fn starttls(mut self, on: bool) -> Self {
         self.starttls = on;
+        self
+    }
+
+    /// Also trusts this PEM certificate (one or more `BEGIN CERTIFICATE`
+    /// blocks) when verifying the server's, beside the Mozilla roots: for
+    /// a relay with a private CA or a self-signed certificate. Only used
+    /// with [`starttls`](Self::starttls). Default: none.
+    pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
         self
     }
 
@@ -122,8 +136,9 @@ impl EmailNotifierBuilder {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming `email.from`, `email.to`, `email.timeout` or
-    /// `email.starttls` (asked for without the `rustls` feature).
+    /// A [`ConfigError`] naming `email.from`, `email.to`, `email.timeout`,
+    /// `email.starttls` (asked for without the `rustls` feature) or
+    /// `email.root_certificate_pem` (not a PEM certificate).
     pub fn build(self) -> Result<EmailNotifier, ConfigError> {
         let from_text = self
             .from
@@ -146,7 +161,7 @@ impl EmailNotifierBuilder {
             return Err(ConfigError::new("email.timeout", "must be greater than zero"));
         }
         let mut builder = if self.starttls {
-            starttls_builder(&self.host)?
+            starttls_builder(&self.host, &self.root_certificates)?
         } else {
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
         };
@@ -165,13 +180,35 @@ impl EmailNotifierBuilder {
 }
 
 #[cfg(feature = "rustls")]
-fn starttls_builder(host: &str) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, ConfigError> {
-    AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
-        .map_err(|e| ConfigError::new("email.starttls", e.to_string()))
+fn starttls_builder(
+    host: &str,
+    roots: &[Vec<u8>],
+) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, ConfigError> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let mut params = TlsParameters::builder(host.to_owned());
+    for pem in roots {
+        // An input without any certificate block parses as an empty list.
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(ConfigError::new(
+                "email.root_certificate_pem",
+                "holds no `-----BEGIN CERTIFICATE-----` block",
+            ));
+        }
+        let cert = Certificate::from_pem(pem)
+            .map_err(|e| ConfigError::new("email.root_certificate_pem", e.to_string()))?;
+        params = params.add_root_certificate(cert);
+    }
+    let params = params
+        .build_rustls()
+        .map_err(|e| ConfigError::new("email.starttls", e.to_string()))?;
+    Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).tls(Tls::Required(params)))
 }
 
 #[cfg(not(feature = "rustls"))]
-fn starttls_builder(_host: &str) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, ConfigError> {
+fn starttls_builder(
+    _host: &str,
+    _roots: &[Vec<u8>],
+) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, ConfigError> {
     Err(ConfigError::new(
         "email.starttls",
         "needs brisk-monitor's `rustls` feature",

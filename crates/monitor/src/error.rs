@@ -13,13 +13,25 @@ pub enum MonitorError {
         name: String,
     },
     /// A label name is not `[a-zA-Z_][a-zA-Z0-9_]*`, starts with `__`, or is
-    /// `le` or `quantile` (reserved by the exposition).
+    /// `le` or `quantile` (reserved by the exposition), or `window` on a
+    /// histogram (it labels the windowed percentiles).
     #[error("invalid label name {label:?} on metric {metric}")]
     InvalidLabel {
         /// The metric.
         metric: String,
         /// The label name given.
         label: String,
+    },
+    /// The name is part of the exposition of a registered histogram
+    /// (`<histogram>_bucket`, `_sum`, `_count`, `_percentiles`,
+    /// `_percentiles_sum`, `_percentiles_count`), or a histogram's exposition
+    /// would use a name that is already registered.
+    #[error("metric name {name} is taken by the exposition of histogram {histogram}")]
+    ReservedName {
+        /// The name asked for.
+        name: String,
+        /// The histogram family whose exposition uses (or would use) it.
+        histogram: String,
     },
     /// The name is already registered as another kind of metric.
     #[error("metric {name} is already a {existing}, not a {requested}")]

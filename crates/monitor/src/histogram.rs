@@ -23,7 +23,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// The bucket layout: `bits` sub-bucket bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,13 +74,15 @@ impl Layout {
 #[derive(Debug)]
 pub(crate) struct AtomicBuckets {
     layout: Layout,
-    counts: Box<[AtomicU64]>,
-    /// Bit `k` is set once a value fell in power-of-two group `k` (the
-    /// `2^bits` buckets at `k << bits`): scrapes read only those groups.
-    groups: AtomicU64,
+    /// One lazily allocated run of `2^bits` counters per power-of-two group
+    /// (the buckets at `g << bits`): a series pays only for the magnitudes
+    /// it has seen (1 KiB each at 7 bits) instead of all 58 groups (58 KiB).
+    groups: Box<[OnceLock<Box<[AtomicU64]>>]>,
     /// The sum, striped by thread so that threads recording into one
     /// histogram do not bounce one cache line between cores.
     sums: [Padded; SUM_STRIPES],
+    /// How many buckets the last sparse copy had (a capacity hint).
+    last_len: AtomicUsize,
 }
 
 const SUM_STRIPES: usize = 4;
@@ -99,40 +101,48 @@ thread_local! {
 
 impl AtomicBuckets {
     pub(crate) fn new(layout: Layout) -> Self {
+        let groups = layout.len() >> layout.bits;
         Self {
             layout,
-            counts: (0..layout.len()).map(|_| AtomicU64::new(0)).collect(),
-            groups: AtomicU64::new(0),
+            groups: (0..groups).map(|_| OnceLock::new()).collect(),
             sums: Default::default(),
+            last_len: AtomicUsize::new(0),
         }
     }
 
     #[inline]
     pub(crate) fn record(&self, raw: u64) {
         let i = self.layout.index(raw);
-        let group = 1u64 << (i >> self.layout.bits);
-        // A read of a line that stops changing after warm-up; the write happens once per group.
-        if self.groups.load(Ordering::Relaxed) & group == 0 {
-            self.groups.fetch_or(group, Ordering::Relaxed);
-        }
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        let slot = &self.groups[i >> self.layout.bits];
+        // One acquire load once the group exists; the allocation happens once per group.
+        let counts = match slot.get() {
+            Some(c) => c,
+            None => self.allocate(slot),
+        };
+        counts[i & ((1 << self.layout.bits) - 1)].fetch_add(1, Ordering::Relaxed);
         let stripe = STRIPE.with(|s| *s);
         self.sums[stripe].0.fetch_add(raw, Ordering::Relaxed);
     }
 
+    #[cold]
+    #[inline(never)]
+    fn allocate<'a>(&self, slot: &'a OnceLock<Box<[AtomicU64]>>) -> &'a [AtomicU64] {
+        slot.get_or_init(|| {
+            (0..1usize << self.layout.bits)
+                .map(|_| AtomicU64::new(0))
+                .collect()
+        })
+    }
+
     /// A sparse copy of the counts.
     pub(crate) fn sparse(&self) -> Sparse {
-        let mut buckets = Vec::new();
+        // Sized like the last copy: one allocation rather than a regrowth per doubling.
+        let mut buckets = Vec::with_capacity(self.last_len.load(Ordering::Relaxed) + 16);
         let mut count = 0;
-        let groups = self.groups.load(Ordering::Acquire);
-        let width = 1usize << self.layout.bits;
-        for g in 0..64usize {
-            if groups & (1u64 << g) == 0 {
-                continue;
-            }
-            let start = g * width;
-            let end = (start + width).min(self.counts.len());
-            for (i, c) in self.counts[start..end].iter().enumerate() {
+        for (g, slot) in self.groups.iter().enumerate() {
+            let Some(counts) = slot.get() else { continue };
+            let start = g << self.layout.bits;
+            for (i, c) in counts.iter().enumerate() {
                 let c = c.load(Ordering::Relaxed);
                 if c > 0 {
                     buckets.push((u32::try_from(start + i).unwrap_or(u32::MAX), c));
@@ -144,11 +154,20 @@ impl AtomicBuckets {
             .sums
             .iter()
             .fold(0u64, |acc, s| acc.wrapping_add(s.0.load(Ordering::Relaxed)));
+        self.last_len.store(buckets.len(), Ordering::Relaxed);
         Sparse { buckets, count, sum }
     }
 
     pub(crate) fn layout(&self) -> Layout {
         self.layout
+    }
+
+    /// Bytes held: the struct, the group table and the allocated groups.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let group = (1usize << self.layout.bits) * size_of::<AtomicU64>();
+        size_of::<Self>()
+            + self.groups.len() * size_of::<OnceLock<Box<[AtomicU64]>>>()
+            + self.groups.iter().filter(|g| g.get().is_some()).count() * group
     }
 }
 
@@ -163,7 +182,7 @@ pub(crate) struct Sparse {
 impl Sparse {
     /// `self - older`, both cumulative.
     fn minus(&self, older: &Sparse) -> Sparse {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.buckets.len());
         let mut j = 0;
         for &(i, c) in &self.buckets {
             while j < older.buckets.len() && older.buckets[j].0 < i {
@@ -178,6 +197,7 @@ impl Sparse {
                 out.push((i, c - prev));
             }
         }
+        out.shrink_to_fit();
         Sparse {
             count: out.iter().map(|&(_, c)| c).sum(),
             buckets: out,
@@ -219,18 +239,117 @@ impl Sparse {
                 (None, None) => break,
             }
         }
+        out.shrink_to_fit();
         self.buckets = out;
         self.count += other.count;
         self.sum = self.sum.wrapping_add(other.sum);
     }
 }
 
-/// Slots of deltas for rolling windows.
+/// How the slots of a rolling window are kept, in slots of
+/// `window_resolution`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tiers {
+    /// Slots older than this many are dropped (the longest window, plus one).
+    pub(crate) keep: u64,
+    /// Slots younger than this stay one by one (5 min by default).
+    pub(crate) fine: u64,
+    /// Older slots are folded into aligned blocks of this many (1 min by
+    /// default); 1 means no folding.
+    pub(crate) block: u64,
+}
+
+/// The deltas of one slot (or block), packed: each entry is
+/// `bucket index << 48 | count`, sorted. A bucket index is below 2^16 (at
+/// most 55 · 2^10 buckets) and a count per bucket per slot below 2^48
+/// (78 hours of a billion records a second), so one `u64` per entry halves
+/// the memory of `(u32, u64)` pairs. A larger count is split over several
+/// entries of the same index, so nothing is lost.
+#[derive(Debug)]
+struct Slot {
+    /// The slot or block number.
+    n: u64,
+    count: u64,
+    sum: u64,
+    entries: Box<[u64]>,
+}
+
+const COUNT_BITS: u32 = 48;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+
+fn pack_into(out: &mut Vec<u64>, i: u32, mut c: u64) {
+    while c > COUNT_MASK {
+        out.push((u64::from(i) << COUNT_BITS) | COUNT_MASK);
+        c -= COUNT_MASK;
+    }
+    if c > 0 {
+        out.push((u64::from(i) << COUNT_BITS) | c);
+    }
+}
+
+#[allow(clippy::cast_possible_truncation)] // the index is below 2^16
+fn unpack(e: u64) -> (u32, u64) {
+    ((e >> COUNT_BITS) as u32, e & COUNT_MASK)
+}
+
+impl Slot {
+    fn new(n: u64, delta: &Sparse) -> Self {
+        let mut entries = Vec::with_capacity(delta.buckets.len());
+        for &(i, c) in &delta.buckets {
+            pack_into(&mut entries, i, c);
+        }
+        Self {
+            n,
+            count: delta.count,
+            sum: delta.sum,
+            entries: entries.into_boxed_slice(),
+        }
+    }
+
+    /// Adds `other`'s deltas into `self`.
+    fn absorb(&mut self, other: &Slot) {
+        let mut all = Vec::with_capacity(self.entries.len() + other.entries.len());
+        all.extend_from_slice(&self.entries);
+        all.extend_from_slice(&other.entries);
+        self.entries = coalesce(all).into_boxed_slice();
+        self.count += other.count;
+        self.sum = self.sum.wrapping_add(other.sum);
+    }
+}
+
+/// Sorts packed entries and adds up those of the same bucket.
+fn coalesce(mut all: Vec<u64>) -> Vec<u64> {
+    all.sort_unstable();
+    let mut out: Vec<u64> = Vec::with_capacity(all.len());
+    let mut current: Option<(u32, u64)> = None;
+    for e in all {
+        let (i, c) = unpack(e);
+        current = match current {
+            Some((j, d)) if j == i => Some((j, d + c)),
+            Some((j, d)) => {
+                pack_into(&mut out, j, d);
+                Some((i, c))
+            }
+            None => Some((i, c)),
+        };
+    }
+    if let Some((j, d)) = current {
+        pack_into(&mut out, j, d);
+    }
+    out
+}
+
+/// Slots of deltas for rolling windows: recent slots one by one, older ones
+/// folded into blocks, so an hour of 10 s slots is ~30 slots + 55 blocks
+/// rather than 360 slots.
 #[derive(Debug, Default)]
 pub(crate) struct Rolling {
     last: Sparse,
-    /// `(slot number, delta)`, oldest first.
-    slots: VecDeque<(u64, Sparse)>,
+    /// Slots numbered by slot, oldest first.
+    slots: VecDeque<Slot>,
+    /// Blocks numbered by block, oldest first; block `b` holds slots
+    /// `b·block .. (b+1)·block`.
+    blocks: VecDeque<Slot>,
 }
 
 #[derive(Debug)]
@@ -245,35 +364,172 @@ impl RollingState {
         }
     }
 
-    /// Files what was recorded since the last tick under slot `slot`, and
-    /// forgets slots older than `keep` slots.
-    pub(crate) fn tick(&self, buckets: &AtomicBuckets, slot: u64, keep: u64) {
-        let now = buckets.sparse();
-        let mut r = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Rolling> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Files what was recorded since the last tick (`now` is the current
+    /// cumulative copy) under slot `slot`, folds slots older than
+    /// `tiers.fine` into blocks and forgets what is older than `tiers.keep`.
+    pub(crate) fn tick(&self, now: &Sparse, slot: u64, tiers: Tiers) {
+        let mut r = self.lock();
         if now.count != r.last.count {
-            let delta = now.minus(&r.last);
+            let delta = Slot::new(slot, &now.minus(&r.last));
             match r.slots.back_mut() {
-                Some((s, d)) if *s == slot => d.merge(&delta),
-                _ => r.slots.push_back((slot, delta)),
+                Some(last) if last.n == slot => last.absorb(&delta),
+                _ => r.slots.push_back(delta),
             }
-            r.last = now;
+            r.last = now.clone();
         }
-        while r.slots.front().is_some_and(|(s, _)| s + keep <= slot) {
+        if tiers.block > 1 {
+            // Fold a slot once its whole block is older than `fine`.
+            while let Some(s) = r.slots.front().map(|s| s.n) {
+                let b = s / tiers.block;
+                let block_newest = b * tiers.block + tiers.block - 1;
+                if slot.saturating_sub(block_newest) < tiers.fine {
+                    break;
+                }
+                let Some(mut d) = r.slots.pop_front() else { break };
+                match r.blocks.back_mut() {
+                    Some(acc) if acc.n == b => acc.absorb(&d),
+                    _ => {
+                        d.n = b;
+                        r.blocks.push_back(d);
+                    }
+                }
+            }
+        }
+        while r.slots.front().is_some_and(|s| s.n + tiers.keep <= slot) {
             r.slots.pop_front();
+        }
+        while r
+            .blocks
+            .front()
+            .is_some_and(|b| b.n * tiers.block + tiers.block - 1 + tiers.keep <= slot)
+        {
+            r.blocks.pop_front();
         }
     }
 
-    /// The sum of slots numbered in `(newest - older, newest - newer]`.
-    pub(crate) fn range(&self, newest: u64, older: u64, newer: u64) -> Sparse {
-        let r = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = Sparse::default();
-        for (s, d) in &r.slots {
-            let age = newest.saturating_sub(*s);
-            if age < older && age >= newer {
-                out.merge(d);
-            }
+    /// For each `(older, newer)`: the sum of slots aged (in slots before
+    /// `newest`) `newer <= age < older`. A block counts by the age of its
+    /// middle slot.
+    ///
+    /// `whole`, the cumulative copy, is returned as is for a span holding
+    /// every value recorded (the common case of a window longer than the
+    /// series' life), and a span with the same slots as the one before it
+    /// reuses its sum.
+    pub(crate) fn ranges(
+        &self,
+        newest: u64,
+        block: u64,
+        spans: &[(u64, u64)],
+        whole: Option<&Sparse>,
+    ) -> Vec<Sparse> {
+        let r = self.lock();
+        let mut out: Vec<Sparse> = Vec::with_capacity(spans.len());
+        let mut previous: Vec<*const Slot> = Vec::new();
+        for &(older, newer) in spans {
+            let within = |age: u64| age < older && age >= newer;
+            let parts: Vec<&Slot> = r
+                .blocks
+                .iter()
+                .filter(|b| within(newest.saturating_sub(b.n * block + (block - 1) / 2)))
+                .chain(r.slots.iter().filter(|s| within(newest.saturating_sub(s.n))))
+                .collect();
+            let ids: Vec<*const Slot> = parts.iter().map(|p| std::ptr::from_ref(*p)).collect();
+            let count: u64 = parts.iter().map(|p| p.count).sum();
+            let sum = match (out.last(), whole) {
+                (Some(last), _) if ids == previous => last.clone(),
+                (_, Some(w)) if w.count == count && w.count == r.last.count => w.clone(),
+                _ => sum_slots(&parts),
+            };
+            previous = ids;
+            out.push(sum);
         }
         out
+    }
+
+    /// Bytes held by the slots and blocks, and the copy the next tick diffs against.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let r = self.lock();
+        r.last.buckets.capacity() * size_of::<(u32, u64)>()
+            + (r.slots.capacity() + r.blocks.capacity()) * size_of::<Slot>()
+            + r.slots
+                .iter()
+                .chain(r.blocks.iter())
+                .map(|s| s.entries.len() * size_of::<u64>())
+                .sum::<usize>()
+    }
+}
+
+/// The sum of `parts` whose bucket indexes all lie in `lo..=hi`, through a
+/// dense array over that range (faster than sorting when the range is
+/// small next to the number of entries).
+#[allow(clippy::cast_possible_truncation)] // indexes are below 2^16
+fn sum_dense(parts: &[&Slot], lo: u64, hi: u64) -> Sparse {
+    thread_local! {
+        // Reused between calls: a scrape sums windows of every series.
+        static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let entries: usize = parts.iter().map(|p| p.entries.len()).sum();
+    let buckets = SCRATCH.with_borrow_mut(|dense| {
+        dense.clear();
+        dense.resize((hi - lo + 1) as usize, 0);
+        for p in parts {
+            for &e in &p.entries {
+                let (i, c) = unpack(e);
+                dense[(u64::from(i) - lo) as usize] += c;
+            }
+        }
+        let mut buckets = Vec::with_capacity(entries.min(dense.len()));
+        buckets.extend(
+            dense
+                .iter()
+                .enumerate()
+                .filter(|&(_, &c)| c > 0)
+                .map(|(k, &c)| ((lo + k as u64) as u32, c)),
+        );
+        buckets
+    });
+    Sparse {
+        buckets,
+        count: parts.iter().map(|p| p.count).sum(),
+        sum: parts.iter().fold(0u64, |acc, p| acc.wrapping_add(p.sum)),
+    }
+}
+
+/// The sum of `parts`, unpacked.
+fn sum_slots(parts: &[&Slot]) -> Sparse {
+    let merged;
+    let entries: &[u64] = match parts {
+        [] => return Sparse::default(),
+        [one] => &one.entries,
+        _ => {
+            let (lo, hi, n) = parts.iter().fold((u64::MAX, 0, 0), |(lo, hi, n), p| {
+                let first = p.entries.first().map_or(lo, |&e| e >> COUNT_BITS);
+                let last = p.entries.last().map_or(hi, |&e| e >> COUNT_BITS);
+                (lo.min(first), hi.max(last), n + p.entries.len())
+            });
+            if n > 0 && hi - lo < 8 * n as u64 {
+                return sum_dense(parts, lo, hi);
+            }
+            merged = coalesce(parts.iter().flat_map(|p| p.entries.iter().copied()).collect());
+            &merged
+        }
+    };
+    let mut buckets: Vec<(u32, u64)> = Vec::with_capacity(entries.len());
+    for &e in entries {
+        let (i, c) = unpack(e);
+        match buckets.last_mut() {
+            Some((j, d)) if *j == i => *d += c,
+            _ => buckets.push((i, c)),
+        }
+    }
+    Sparse {
+        buckets,
+        count: parts.iter().map(|p| p.count).sum(),
+        sum: parts.iter().fold(0u64, |acc, p| acc.wrapping_add(p.sum)),
     }
 }
 
@@ -352,6 +608,46 @@ impl HistogramSnapshot {
             }
         }
         self.max()
+    }
+
+    /// The values at each quantile of `qs` (NaN when empty), in one pass
+    /// over the buckets.
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    pub(crate) fn quantiles(&self, qs: &[f64]) -> Vec<f64> {
+        let mut out = vec![f64::NAN; qs.len()];
+        if self.data.count == 0 {
+            return out;
+        }
+        let mut order: Vec<(u64, usize)> = qs
+            .iter()
+            .enumerate()
+            .map(|(k, q)| {
+                let rank =
+                    ((q.clamp(0.0, 1.0) * self.data.count as f64).ceil() as u64).clamp(1, self.data.count);
+                (rank, k)
+            })
+            .collect();
+        order.sort_unstable();
+        let mut next = order.iter().peekable();
+        let mut seen = 0;
+        for &(i, c) in &self.data.buckets {
+            seen += c;
+            while let Some(&&(rank, k)) = next.peek() {
+                if rank > seen {
+                    break;
+                }
+                out[k] = self.value_of(i);
+                next.next();
+            }
+            if next.peek().is_none() {
+                break;
+            }
+        }
+        out
     }
 
     /// How many recorded values are at or below `value` (to bucket
@@ -437,6 +733,67 @@ mod tests {
             prev_hi = Some(hi);
         }
         assert_eq!(prev_hi, Some(u64::MAX));
+    }
+
+    #[test]
+    fn one_pass_quantiles_equal_one_by_one() {
+        let l = Layout::new(7);
+        let b = AtomicBuckets::new(l);
+        for v in 0..5000u64 {
+            b.record(v * v % 100_003);
+        }
+        let snap = HistogramSnapshot::new(l, 1.0, b.sparse());
+        let qs = [0.999, 0.0, 0.5, 0.9, 1.0, 0.95, 0.99, 0.5];
+        let one_by_one: Vec<f64> = qs.iter().map(|&q| snap.quantile(q).unwrap()).collect();
+        assert_eq!(snap.quantiles(&qs), one_by_one);
+        let empty = HistogramSnapshot::new(l, 1.0, Sparse::default());
+        assert!(empty.quantiles(&[0.5]).iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn dense_and_sorted_sums_agree() {
+        let l = Layout::new(7);
+        let b = AtomicBuckets::new(l);
+        let mut slots = Vec::new();
+        let mut last = Sparse::default();
+        for k in 0..20u64 {
+            for v in 0..50u64 {
+                b.record(1000 + (v * 37 + k * 101) % 4000);
+            }
+            let now = b.sparse();
+            slots.push(Slot::new(k, &now.minus(&last)));
+            last = now;
+        }
+        let parts: Vec<&Slot> = slots.iter().collect();
+        let sorted = {
+            let merged = coalesce(parts.iter().flat_map(|p| p.entries.iter().copied()).collect());
+            let one = Slot {
+                n: 0,
+                count: parts.iter().map(|p| p.count).sum(),
+                sum: parts.iter().fold(0u64, |acc, p| acc.wrapping_add(p.sum)),
+                entries: merged.into_boxed_slice(),
+            };
+            sum_slots(&[&one])
+        };
+        assert_eq!(sum_slots(&parts), sorted);
+        assert_eq!(sorted, last);
+    }
+
+    #[test]
+    fn packed_slots_keep_huge_counts_exact() {
+        let delta = Sparse {
+            buckets: vec![(3, 5), (7000, COUNT_MASK * 2 + 9)],
+            count: 5 + COUNT_MASK * 2 + 9,
+            sum: 42,
+        };
+        let mut a = Slot::new(1, &delta);
+        assert_eq!(a.entries.len(), 4, "the huge count is split");
+        let b = Slot::new(1, &delta);
+        a.absorb(&b);
+        let total = sum_slots(&[&a, &b]);
+        assert_eq!(total.buckets, vec![(3, 15), (7000, 3 * (COUNT_MASK * 2 + 9))]);
+        assert_eq!(total.count, 3 * delta.count);
+        assert_eq!(total.sum, 126);
     }
 
     #[test]

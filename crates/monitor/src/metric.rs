@@ -138,17 +138,49 @@ impl HistogramCore {
     }
 
     pub(crate) fn tick(&self, slot: u64) {
-        self.rolling.tick(&self.buckets, slot, self.shared.keep_slots);
+        self.rolling.tick(&self.buckets.sparse(), slot, self.shared.tiers);
     }
 
     /// Values recorded between `older` and `newer` ago (`newer` < `older`).
     pub(crate) fn between(&self, older: Duration, newer: Duration) -> HistogramSnapshot {
         let slot = self.shared.current_slot();
         self.tick(slot);
+        let spans = [(self.shared.slots_in(older), self.shared.slots_in(newer))];
         let data = self
             .rolling
-            .range(slot, self.shared.slots_in(older), self.shared.slots_in(newer));
+            .ranges(slot, self.shared.tiers.block, &spans, None)
+            .remove(0);
         HistogramSnapshot::new(self.buckets.layout(), self.resolution, data)
+    }
+
+    /// The cumulative snapshot and one snapshot per window in `windows`,
+    /// from one read of the buckets (the exposition's path).
+    pub(crate) fn snapshot_and_windows(
+        &self,
+        windows: &[Duration],
+    ) -> (HistogramSnapshot, Vec<HistogramSnapshot>) {
+        let now = self.buckets.sparse();
+        if windows.is_empty() {
+            let cumulative = HistogramSnapshot::new(self.buckets.layout(), self.resolution, now);
+            return (cumulative, Vec::new());
+        }
+        let slot = self.shared.current_slot();
+        self.rolling.tick(&now, slot, self.shared.tiers);
+        let spans: Vec<(u64, u64)> = windows.iter().map(|&w| (self.shared.slots_in(w), 0)).collect();
+        let windowed = self
+            .rolling
+            .ranges(slot, self.shared.tiers.block, &spans, Some(&now));
+        let cumulative = HistogramSnapshot::new(self.buckets.layout(), self.resolution, now);
+        let windowed = windowed
+            .into_iter()
+            .map(|d| HistogramSnapshot::new(self.buckets.layout(), self.resolution, d))
+            .collect();
+        (cumulative, windowed)
+    }
+
+    /// Bytes this series holds (buckets, window slots, the struct).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        size_of::<Self>() + self.buckets.heap_bytes() + self.rolling.heap_bytes()
     }
 }
 
@@ -213,6 +245,15 @@ impl Histogram {
     #[must_use]
     pub fn between(&self, older: Duration, newer: Duration) -> HistogramSnapshot {
         self.0.between(older, newer)
+    }
+
+    /// The memory this series holds, in bytes: its bucket counters (one run
+    /// of 2^`precision_bits` counters per power of two it has seen), the
+    /// rolling-window slots and its fixed part. An estimate from allocated
+    /// capacities, for sizing: see `docs/monitor.md` for typical figures.
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
     }
 }
 

@@ -4,16 +4,16 @@
 // or the first time a label set is seen, never per record (a handle is kept).
 // Scrapes and rule evaluation take the read lock and copy what they need.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use brisk_core::{Clock, ConfigError, SharedClock, StatsReport, StatsSource, SystemClock};
 
 use crate::error::MonitorError;
-use crate::histogram::Layout;
+use crate::histogram::{Layout, Tiers};
 use crate::metric::{Counter, Gauge, Histogram, HistogramCore};
 use crate::operation::Operation;
 
@@ -26,6 +26,11 @@ pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 /// The quantiles exposed by default: p50, p90, p95, p99 and p99.9.
 pub const DEFAULT_QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
 
+/// Rolling-window slots younger than this are kept one by one.
+const FINE_SPAN: Duration = Duration::from_secs(300);
+/// Older slots are folded into blocks this long.
+const BLOCK_SPAN: Duration = Duration::from_secs(60);
+
 /// Settings every series shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -33,7 +38,7 @@ pub(crate) struct Shared {
     pub(crate) origin: Instant,
     pub(crate) layout: Layout,
     pub(crate) slot_len: Duration,
-    pub(crate) keep_slots: u64,
+    pub(crate) tiers: Tiers,
 }
 
 impl Shared {
@@ -84,6 +89,8 @@ pub(crate) struct Family {
 pub(crate) struct Config {
     pub(crate) buckets: Vec<f64>,
     pub(crate) quantiles: Vec<f64>,
+    /// The windows of the exposed percentiles, with their `window` label values.
+    pub(crate) windows: Vec<(Duration, String)>,
 }
 
 pub(crate) struct Inner {
@@ -95,6 +102,10 @@ pub(crate) struct Inner {
     pub(crate) operations: RwLock<BTreeMap<String, Operation>>,
     /// Help texts described before their family exists (the facade's `describe_*`).
     pub(crate) pending_help: RwLock<BTreeMap<String, String>>,
+    /// Collector conflicts already logged: (collector, metric, reason).
+    pub(crate) warned_conflicts: Mutex<BTreeSet<(String, String, String)>>,
+    /// The length of the last Prometheus text, to size the next.
+    pub(crate) render_len: AtomicUsize,
 }
 
 /// The monitor: metrics, collectors, operations, exposition. Cheap to clone;
@@ -146,8 +157,10 @@ impl Monitor {
     /// # Errors
     ///
     /// [`MonitorError::InvalidName`] or [`MonitorError::InvalidLabel`] for a
-    /// name that Prometheus would reject, and [`MonitorError::KindConflict`]
-    /// when `name` is already another kind of metric.
+    /// name that Prometheus would reject, [`MonitorError::KindConflict`]
+    /// when `name` is already another kind of metric, and
+    /// [`MonitorError::ReservedName`] when a histogram's exposition uses it
+    /// (`<histogram>_count`, `<histogram>_percentiles`, …).
     pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Result<Counter, MonitorError> {
         match self.series(name, help, labels, Kind::Counter, 1e-9)? {
             Series::Counter(c) => Ok(c),
@@ -218,7 +231,8 @@ impl Monitor {
     /// # Errors
     ///
     /// [`MonitorError::KindConflict`] if those names were registered as
-    /// other kinds.
+    /// other kinds, [`MonitorError::ReservedName`] if a histogram's
+    /// exposition uses them.
     pub fn operation(&self, name: &str) -> Result<Operation, MonitorError> {
         if let Some(op) = read(&self.inner.operations).get(name) {
             return Ok(op.clone());
@@ -316,10 +330,17 @@ impl Monitor {
         &self.inner.config.buckets
     }
 
-    /// The quantiles exposed as `<name>_quantile` gauges.
+    /// The quantiles exposed in each histogram's `<name>_percentiles` summary.
     #[must_use]
     pub fn quantiles(&self) -> &[f64] {
         &self.inner.config.quantiles
+    }
+
+    /// The rolling windows whose percentiles are exposed beside the
+    /// cumulative ones (`window="1m"`, …).
+    #[must_use]
+    pub fn exposed_windows(&self) -> Vec<Duration> {
+        self.inner.config.windows.iter().map(|(d, _)| *d).collect()
     }
 
     /// How long one window slot lasts.
@@ -336,7 +357,7 @@ impl Monitor {
         kind: Kind,
         resolution: f64,
     ) -> Result<Series, MonitorError> {
-        let labels = normalize(name, labels)?;
+        let labels = normalize(name, labels, kind)?;
         if let Some(fam) = read(&self.inner.families).get(name) {
             if fam.kind != kind {
                 return Err(conflict(name, fam.kind, kind));
@@ -346,6 +367,9 @@ impl Monitor {
             }
         }
         let mut families = write(&self.inner.families);
+        if !families.contains_key(name) {
+            check_reserved(&families, name, kind)?;
+        }
         let fam = families.entry(name.to_owned()).or_insert_with(|| Family {
             help: write(&self.inner.pending_help)
                 .remove(name)
@@ -454,6 +478,50 @@ fn matches(labels: &Labels, matchers: &[(String, String)]) -> bool {
         .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
 }
 
+/// The label of the windowed percentile series.
+pub(crate) const WINDOW_LABEL: &str = "window";
+
+/// Suffixes of the sample and family names a histogram `h` is exposed with.
+pub(crate) const HISTOGRAM_SUFFIXES: [&str; 6] = [
+    "_bucket",
+    "_sum",
+    "_count",
+    "_percentiles",
+    "_percentiles_sum",
+    "_percentiles_count",
+];
+
+/// The histogram family whose exposition uses `name`, if any.
+pub(crate) fn histogram_owning<'a>(families: &'a BTreeMap<String, Family>, name: &str) -> Option<&'a str> {
+    HISTOGRAM_SUFFIXES.iter().find_map(|suffix| {
+        let base = name.strip_suffix(suffix)?;
+        let (key, fam) = families.get_key_value(base)?;
+        (fam.kind == Kind::Histogram).then_some(key.as_str())
+    })
+}
+
+/// A new family `name` of `kind` must not collide with a histogram's exposition.
+fn check_reserved(families: &BTreeMap<String, Family>, name: &str, kind: Kind) -> Result<(), MonitorError> {
+    if let Some(h) = histogram_owning(families, name) {
+        return Err(MonitorError::ReservedName {
+            name: name.to_owned(),
+            histogram: h.to_owned(),
+        });
+    }
+    if kind == Kind::Histogram
+        && let Some(taken) = HISTOGRAM_SUFFIXES
+            .iter()
+            .map(|suffix| format!("{name}{suffix}"))
+            .find(|n| families.contains_key(n))
+    {
+        return Err(MonitorError::ReservedName {
+            name: taken,
+            histogram: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 fn conflict(name: &str, existing: Kind, requested: Kind) -> MonitorError {
     MonitorError::KindConflict {
         name: name.to_owned(),
@@ -462,7 +530,7 @@ fn conflict(name: &str, existing: Kind, requested: Kind) -> MonitorError {
     }
 }
 
-pub(crate) fn normalize(name: &str, labels: &[(&str, &str)]) -> Result<Labels, MonitorError> {
+pub(crate) fn normalize(name: &str, labels: &[(&str, &str)], kind: Kind) -> Result<Labels, MonitorError> {
     if !brisk_core::is_valid_metric_name(name) {
         return Err(MonitorError::InvalidName {
             name: name.to_owned(),
@@ -470,7 +538,11 @@ pub(crate) fn normalize(name: &str, labels: &[(&str, &str)]) -> Result<Labels, M
     }
     let mut out: Labels = Vec::with_capacity(labels.len());
     for &(k, v) in labels {
-        if !brisk_core::is_valid_label_name(k) || k == "le" || k == "quantile" {
+        if !brisk_core::is_valid_label_name(k)
+            || k == "le"
+            || k == "quantile"
+            || (kind == Kind::Histogram && k == WINDOW_LABEL)
+        {
             return Err(MonitorError::InvalidLabel {
                 metric: name.to_owned(),
                 label: k.to_owned(),
@@ -501,7 +573,15 @@ pub struct MonitorBuilder {
     precision_bits: u32,
     window_resolution: Duration,
     max_window: Duration,
+    exposed_windows: Option<Vec<Duration>>,
 }
+
+/// The windows exposed by default: 1 min, 5 min and 1 h.
+pub const DEFAULT_EXPOSED_WINDOWS: [Duration; 3] = [
+    Duration::from_secs(60),
+    Duration::from_secs(300),
+    Duration::from_secs(3600),
+];
 
 impl Default for MonitorBuilder {
     fn default() -> Self {
@@ -512,6 +592,7 @@ impl Default for MonitorBuilder {
             precision_bits: 7,
             window_resolution: Duration::from_secs(10),
             max_window: Duration::from_secs(3600),
+            exposed_windows: None,
         }
     }
 }
@@ -530,8 +611,8 @@ impl MonitorBuilder {
         self
     }
 
-    /// Quantiles exposed as `<name>_quantile{quantile="…"}` gauges. Default
-    /// [`DEFAULT_QUANTILES`]; each in `0.0..=1.0`.
+    /// Quantiles exposed in each histogram's `<name>_percentiles` summary
+    /// (`{quantile="…"}`). Default [`DEFAULT_QUANTILES`]; each in `0.0..=1.0`.
     pub fn quantiles(mut self, quantiles: impl Into<Vec<f64>>) -> Self {
         self.quantiles = quantiles.into();
         self
@@ -539,7 +620,8 @@ impl MonitorBuilder {
 
     /// Sub-bucket bits of the histograms: each power of two is split into
     /// 2^bits buckets, so percentiles are within 1/2^(bits+1) of the true
-    /// value. Default 7 (0.39%, ~59 KiB per histogram); 1 to 10.
+    /// value. Default 7 (0.39%; each power of two a series sees costs
+    /// 2^bits counters, 1 KiB at 7 bits, allocated on first use); 1 to 10.
     pub fn precision_bits(mut self, bits: u32) -> Self {
         self.precision_bits = bits;
         self
@@ -558,12 +640,23 @@ impl MonitorBuilder {
         self
     }
 
+    /// The rolling windows whose percentiles the Prometheus exposition
+    /// shows beside the cumulative ones, as `<name>_percentiles` series with
+    /// a `window` label (`"1m"`, `"5m"`, `"1h"`). Default
+    /// [`DEFAULT_EXPOSED_WINDOWS`] (those within `max_window`); each must be
+    /// non-zero and at most `max_window`; empty exposes none.
+    pub fn exposed_windows(mut self, windows: impl Into<Vec<Duration>>) -> Self {
+        self.exposed_windows = Some(windows.into());
+        self
+    }
+
     /// Checks the values and builds the monitor.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] naming `monitor.buckets`, `monitor.quantiles`,
-    /// `monitor.precision_bits` or `monitor.window_resolution`.
+    /// `monitor.precision_bits`, `monitor.window_resolution` or
+    /// `monitor.exposed_windows`.
     pub fn build(self) -> Result<Monitor, ConfigError> {
         if self.buckets.iter().any(|b| !b.is_finite()) || self.buckets.windows(2).any(|w| w[0] >= w[1]) {
             return Err(ConfigError::new(
@@ -592,21 +685,51 @@ impl MonitorBuilder {
                 ),
             ));
         }
+        if let Some(windows) = &self.exposed_windows
+            && let Some(bad) = windows.iter().find(|w| w.is_zero() || **w > self.max_window)
+        {
+            return Err(ConfigError::new(
+                "monitor.exposed_windows",
+                format!(
+                    "each must be non-zero and at most `max_window` ({:?}), got {bad:?}",
+                    self.max_window
+                ),
+            ));
+        }
         Ok(self.assemble())
     }
 
     fn assemble(self) -> Monitor {
         let clock = self.clock.unwrap_or_else(SystemClock::shared);
+        let max_window = self.max_window;
+        let mut windows = self.exposed_windows.unwrap_or_else(|| {
+            DEFAULT_EXPOSED_WINDOWS
+                .into_iter()
+                .filter(|w| *w <= max_window)
+                .collect()
+        });
+        windows.sort();
+        windows.dedup();
+        let windows = windows
+            .into_iter()
+            .map(|w| (w, humantime::format_duration(w).to_string().replace(' ', "")))
+            .collect();
         let slot_len = self.window_resolution.max(Duration::from_nanos(1));
-        let keep_slots = u64::try_from(self.max_window.as_nanos().div_ceil(slot_len.as_nanos()))
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
+        let slots_in =
+            |d: Duration| u64::try_from(d.as_nanos().div_ceil(slot_len.as_nanos())).unwrap_or(u64::MAX);
+        // Windows up to FINE_SPAN stay exact to one slot; older slots fold
+        // into blocks of BLOCK_SPAN (see histogram.rs).
+        let tiers = Tiers {
+            keep: slots_in(self.max_window).saturating_add(1),
+            fine: slots_in(FINE_SPAN).max(1),
+            block: slots_in(BLOCK_SPAN).max(1),
+        };
         let shared = Arc::new(Shared {
             origin: clock.now(),
             clock,
             layout: Layout::new(self.precision_bits.clamp(1, 10)),
             slot_len,
-            keep_slots,
+            tiers,
         });
         Monitor {
             inner: Arc::new(Inner {
@@ -614,12 +737,15 @@ impl MonitorBuilder {
                 config: Config {
                     buckets: self.buckets,
                     quantiles: self.quantiles,
+                    windows,
                 },
                 families: RwLock::new(BTreeMap::new()),
                 histograms: RwLock::new(Vec::new()),
                 collectors: RwLock::new(Vec::new()),
                 operations: RwLock::new(BTreeMap::new()),
                 pending_help: RwLock::new(BTreeMap::new()),
+                warned_conflicts: Mutex::new(BTreeSet::new()),
+                render_len: AtomicUsize::new(0),
             }),
         }
     }

@@ -439,3 +439,308 @@ fn output_passes_promtool_or_the_grammar_check() {
     let ran = promtool_check(&text);
     eprintln!("promtool check metrics ran: {ran}");
 }
+
+fn manual_monitor() -> (brisk_core::ManualClock, Monitor) {
+    let clock = brisk_core::ManualClock::new();
+    let monitor = Monitor::builder().clock(clock.shared()).build().unwrap();
+    (clock, monitor)
+}
+
+#[test]
+fn windowed_percentiles_show_recent_values_not_cumulative() {
+    use std::time::Duration;
+    let (clock, monitor) = manual_monitor();
+    let h = monitor
+        .histogram("brisk_call_seconds", "Call time", &[("op", "a")])
+        .unwrap();
+    for _ in 0..1000 {
+        h.record(1.0); // slow, 10 min ago
+    }
+    monitor.tick();
+    clock.advance(Duration::from_secs(600));
+    for i in 0..100 {
+        h.record(0.010 + f64::from(i) * 1e-5); // fast, now: 10.0–10.99 ms
+    }
+    monitor.tick();
+
+    let text = monitor.render_prometheus();
+    let samples = check_grammar(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    promtool_check(&text);
+    assert_eq!(
+        text.matches("# TYPE brisk_call_seconds_percentiles summary\n")
+            .count(),
+        1
+    );
+    let q = |window: Option<&str>, q: &str| {
+        let mut labels = vec![("op", "a"), ("quantile", q)];
+        labels.extend(window.map(|w| ("window", w)));
+        value_of(&samples, "brisk_call_seconds_percentiles", &labels)
+            .unwrap_or_else(|| panic!("no {window:?} {q}\n{text}"))
+    };
+    let count = |window: Option<&str>| {
+        let mut labels = vec![("op", "a")];
+        labels.extend(window.map(|w| ("window", w)));
+        value_of(&samples, "brisk_call_seconds_percentiles_count", &labels).unwrap()
+    };
+    // Cumulative: dominated by the 1,000 old values.
+    assert!((q(None, "0.5") - 1.0).abs() < 1.0 / 256.0);
+    assert_eq!(count(None), 1100.0);
+    // The last minute and 5 minutes hold only the recent 100 values.
+    for w in ["1m", "5m"] {
+        let p50 = q(Some(w), "0.5");
+        assert!((p50 - 0.0105).abs() < 0.0105 / 128.0, "{w} p50 = {p50}");
+        let p99 = q(Some(w), "0.99");
+        assert!((p99 - 0.01099).abs() < 0.011 / 128.0, "{w} p99 = {p99}");
+        assert_eq!(count(Some(w)), 100.0, "{w}");
+        let sum = value_of(
+            &samples,
+            "brisk_call_seconds_percentiles_sum",
+            &[("op", "a"), ("window", w)],
+        )
+        .unwrap();
+        assert!((sum - 1.0495).abs() < 1e-6, "{w} sum = {sum}");
+    }
+    // The hour holds both.
+    assert_eq!(count(Some("1h")), 1100.0);
+    assert!((q(Some("1h"), "0.5") - 1.0).abs() < 1.0 / 256.0);
+
+    // Two minutes later the last minute is empty (NaN), 5 minutes still has them.
+    clock.advance(Duration::from_secs(120));
+    let samples = check_grammar(&monitor.render_prometheus()).unwrap();
+    let p50_1m = value_of(
+        &samples,
+        "brisk_call_seconds_percentiles",
+        &[("op", "a"), ("window", "1m"), ("quantile", "0.5")],
+    )
+    .unwrap();
+    assert!(p50_1m.is_nan(), "{p50_1m}");
+    assert_eq!(
+        value_of(
+            &samples,
+            "brisk_call_seconds_percentiles_count",
+            &[("op", "a"), ("window", "5m")]
+        ),
+        Some(100.0)
+    );
+}
+
+#[test]
+fn exposed_windows_are_configurable_and_validated() {
+    use std::time::Duration;
+    let monitor = Monitor::builder()
+        .exposed_windows(vec![Duration::from_secs(90)])
+        .build()
+        .unwrap();
+    monitor
+        .histogram("brisk_w_seconds", "w", &[])
+        .unwrap()
+        .record(0.5);
+    let text = monitor.render_prometheus();
+    check_grammar(&text).unwrap();
+    assert!(
+        text.contains("brisk_w_seconds_percentiles{window=\"1m30s\",quantile=\"0.5\"} 0.5"),
+        "{text}"
+    );
+    assert!(!text.contains("window=\"1m\""));
+
+    let none = Monitor::builder().exposed_windows(Vec::new()).build().unwrap();
+    none.histogram("brisk_w_seconds", "w", &[]).unwrap().record(0.5);
+    assert!(!none.render_prometheus().contains("window="));
+
+    // The defaults beyond a shorter max_window are dropped, not an error.
+    let short = Monitor::builder()
+        .max_window(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    assert_eq!(
+        short.exposed_windows(),
+        vec![Duration::from_secs(60), Duration::from_secs(300)]
+    );
+    let e = Monitor::builder()
+        .exposed_windows(vec![Duration::from_secs(7200)])
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "monitor.exposed_windows");
+    assert!(matches!(
+        Monitor::new().histogram("brisk_h_seconds", "h", &[("window", "x")]),
+        Err(brisk_monitor::MonitorError::InvalidLabel { label, .. }) if label == "window"
+    ));
+}
+
+/// One reported metric: name, kind (`"counter"` or `"gauge"`), labels, value.
+type Reported = (&'static str, &'static str, Vec<(&'static str, &'static str)>, f64);
+
+/// A collector reporting a fixed list of metrics.
+struct Fixed(Vec<Reported>);
+
+impl brisk_core::StatsSource for Fixed {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn report_stats(&self, out: &mut brisk_core::StatsReport) {
+        for (name, kind, labels, value) in &self.0 {
+            let mut m = if *kind == "counter" {
+                out.counter(*name, "from a collector", *value as u64)
+            } else {
+                out.gauge(*name, "from a collector", *value)
+            };
+            for (k, v) in labels {
+                m = m.label(*k, *v);
+            }
+        }
+    }
+}
+
+#[test]
+fn collector_metrics_merge_into_same_kind_families_and_conflicts_are_reported() {
+    use brisk_monitor::ConflictReason;
+    use std::sync::Arc;
+    let monitor = Monitor::new();
+    monitor
+        .counter("brisk_cache_hits_total", "Cache hits", &[("namespace", "users")])
+        .unwrap()
+        .add(7);
+    monitor.gauge("brisk_queue_depth", "Depth", &[]).unwrap().set(3.0);
+    monitor
+        .histogram("brisk_lat_seconds", "Latency", &[])
+        .unwrap()
+        .record(0.1);
+    monitor.register(
+        "cache",
+        Arc::new(Fixed(vec![
+            // Same kind: a new series of the registered family.
+            (
+                "brisk_cache_hits_total",
+                "counter",
+                vec![("namespace", "posts")],
+                5.0,
+            ),
+            // Same kind, same labels as the registered series: the registered one wins.
+            (
+                "brisk_cache_hits_total",
+                "counter",
+                vec![("namespace", "users")],
+                99.0,
+            ),
+            // Another kind than the registered gauge.
+            ("brisk_queue_depth", "counter", vec![("queue", "x")], 1.0),
+            // A name of the histogram's exposition.
+            ("brisk_lat_seconds_count", "counter", vec![], 4.0),
+            ("brisk_other_total", "counter", vec![], 2.0),
+        ])),
+    );
+    monitor.register(
+        "pool",
+        Arc::new(Fixed(vec![
+            // Same kind as the first collector's family: merged there.
+            ("brisk_other_total", "counter", vec![("pool", "main")], 1.0),
+            // Another kind than the first collector reported.
+            ("brisk_other_total", "gauge", vec![("pool", "replica")], 8.0),
+            // Same kind as the registered gauge: merged.
+            ("brisk_queue_depth", "gauge", vec![("queue", "ingest")], 12.0),
+        ])),
+    );
+
+    let text = monitor.render_prometheus();
+    let samples = check_grammar(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    promtool_check(&text);
+    for fam in ["brisk_cache_hits_total", "brisk_queue_depth", "brisk_other_total"] {
+        assert_eq!(
+            text.matches(&format!("# TYPE {fam} ")).count(),
+            1,
+            "{fam}\n{text}"
+        );
+    }
+    let v = |name: &str, labels: &[(&str, &str)]| value_of(&samples, name, labels);
+    assert_eq!(v("brisk_cache_hits_total", &[("namespace", "users")]), Some(7.0));
+    assert_eq!(v("brisk_cache_hits_total", &[("namespace", "posts")]), Some(5.0));
+    assert_eq!(v("brisk_queue_depth", &[]), Some(3.0));
+    assert_eq!(v("brisk_queue_depth", &[("queue", "ingest")]), Some(12.0));
+    assert_eq!(v("brisk_queue_depth", &[("queue", "x")]), None);
+    assert_eq!(
+        v("brisk_lat_seconds_count", &[]),
+        Some(1.0),
+        "the histogram's own count"
+    );
+    assert_eq!(v("brisk_other_total", &[]), Some(2.0));
+    assert_eq!(v("brisk_other_total", &[("pool", "main")]), Some(1.0));
+    assert_eq!(v("brisk_other_total", &[("pool", "replica")]), None);
+    assert_eq!(v("brisk_monitor_collector_conflicts", &[]), Some(4.0));
+
+    let conflicts = monitor.collector_conflicts();
+    let reasons: Vec<(&str, &str, &ConflictReason)> = conflicts
+        .iter()
+        .map(|c| (c.collector.as_str(), c.metric.as_str(), &c.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (
+                "cache",
+                "brisk_cache_hits_total",
+                &ConflictReason::DuplicateSeries
+            ),
+            (
+                "cache",
+                "brisk_queue_depth",
+                &ConflictReason::Kind {
+                    existing: "gauge",
+                    reported: "counter"
+                }
+            ),
+            (
+                "cache",
+                "brisk_lat_seconds_count",
+                &ConflictReason::Reserved {
+                    histogram: "brisk_lat_seconds".into()
+                }
+            ),
+            (
+                "pool",
+                "brisk_other_total",
+                &ConflictReason::Kind {
+                    existing: "counter",
+                    reported: "gauge"
+                }
+            ),
+        ]
+    );
+    assert_eq!(conflicts[1].labels, vec![("queue".to_owned(), "x".to_owned())]);
+
+    // Without conflicts the gauge is not written.
+    monitor.unregister("pool");
+    monitor.unregister("cache");
+    assert!(monitor.collector_conflicts().is_empty());
+    assert!(
+        !monitor
+            .render_prometheus()
+            .contains("brisk_monitor_collector_conflicts")
+    );
+}
+
+#[test]
+fn names_of_a_histograms_exposition_are_reserved() {
+    use brisk_monitor::MonitorError;
+    let monitor = Monitor::new();
+    monitor.histogram("brisk_lat_seconds", "Latency", &[]).unwrap();
+    for name in [
+        "brisk_lat_seconds_count",
+        "brisk_lat_seconds_percentiles",
+        "brisk_lat_seconds_bucket",
+    ] {
+        assert_eq!(
+            monitor.counter(name, "x", &[]).unwrap_err(),
+            MonitorError::ReservedName {
+                name: name.into(),
+                histogram: "brisk_lat_seconds".into()
+            }
+        );
+    }
+    monitor.gauge("brisk_size_percentiles", "x", &[]).unwrap();
+    assert_eq!(
+        monitor.histogram("brisk_size", "x", &[]).unwrap_err(),
+        MonitorError::ReservedName {
+            name: "brisk_size_percentiles".into(),
+            histogram: "brisk_size".into()
+        }
+    );
+    check_grammar(&monitor.render_prometheus()).unwrap();
+}

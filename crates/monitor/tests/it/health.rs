@@ -64,6 +64,32 @@ async fn checks_run_with_timeouts_and_score_by_weight() {
     assert!(json["checks"][0]["latency"].as_f64().unwrap() >= 30.0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn spawned_checks_run_on_their_interval() {
+    use std::sync::atomic::AtomicUsize;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let checks = Arc::new(
+        HealthChecks::builder()
+            .check("db", Duration::from_secs(1), move || {
+                let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                async move { CheckOutcome::healthy(format!("run {n}")) }
+            })
+            .build()
+            .unwrap(),
+    );
+    let task = checks.spawn(Duration::from_secs(15));
+    // Paused tokio time: each sleep advances the clock at once.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the first run is immediate");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    assert_eq!(checks.last().unwrap().checks[0].detail, "run 4");
+    task.abort();
+}
+
 #[test]
 fn health_builder_names_the_check() {
     let e = HealthChecks::builder()

@@ -5,6 +5,7 @@ mod alerts;
 mod email;
 mod exposition;
 mod health;
+mod log_notifier;
 mod metrics;
 mod recorder;
 mod report;

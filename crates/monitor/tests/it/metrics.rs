@@ -253,3 +253,40 @@ fn two_threads_record_without_losing_counts() {
     assert_eq!(h.snapshot().count(), 100_000);
     assert_eq!(c.get(), 100_000);
 }
+
+#[test]
+fn a_histogram_series_holds_kilobytes_not_megabytes() {
+    // Latency-like values, log-uniform over 1–50 ms (six powers of two in ns).
+    let mut next = rng(11);
+    let mut value = move || 1e-3 * 50f64.powf((next() >> 11) as f64 / (1u64 << 53) as f64);
+    let (clock, monitor) = manual();
+    let h = monitor.histogram("brisk_mem_seconds", "m", &[]).unwrap();
+    let empty = h.heap_bytes();
+    assert!(empty < 4 * 1024, "an unused series holds {empty} B");
+    for _ in 0..1000 {
+        h.record(value());
+    }
+    let one_slot = h.heap_bytes();
+    // Only the groups the values fell in are allocated (1 KiB each at 7 bits),
+    // not all 58 (58 KiB).
+    assert!(one_slot < 12 * 1024, "after 1,000 values: {one_slot} B");
+
+    // Steady state: 1,000 values every 10 s slot for 65 minutes, ticking each slot.
+    for _ in 0..390 {
+        monitor.tick();
+        clock.advance(Duration::from_secs(10));
+        for _ in 0..1000 {
+            h.record(value());
+        }
+    }
+    monitor.tick();
+    let steady = h.heap_bytes();
+    eprintln!("bytes per histogram series: empty {empty}, 1,000 values {one_slot}, 1 h of 100/s {steady}");
+    // The hour is ~30 single slots + 55 one-minute blocks, not 360 slots.
+    assert!(steady < 1024 * 1024, "after an hour: {steady} B");
+    // And the windows still see the right counts.
+    assert_eq!(h.window(Duration::from_secs(60)).count(), 6000);
+    assert_eq!(h.window(Duration::from_secs(300)).count(), 30_000);
+    let hour = h.window(Duration::from_secs(3600)).count();
+    assert!((357_000..=363_000).contains(&hour), "1 h window: {hour}");
+}

@@ -31,3 +31,23 @@ fn samples_rss_cpu_memory_and_disk() {
     assert!(text.contains("# TYPE brisk_process_resident_memory_bytes gauge"));
     assert!(text.contains("brisk_disk_available_bytes{path="));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spawned_sampler_fills_the_gauges_on_its_interval() {
+    let monitor = Monitor::new();
+    let sampler = std::sync::Arc::new(SystemSampler::new(&monitor, None).unwrap());
+    let rss = monitor
+        .gauge("brisk_process_resident_memory_bytes", "", &[])
+        .unwrap();
+    let total = monitor.gauge("brisk_system_memory_total_bytes", "", &[]).unwrap();
+    assert_eq!(rss.get(), 0.0, "nothing sampled yet");
+    let task = sampler.spawn(Duration::from_millis(20));
+    // Wait (bounded) for the background task; nothing here measures time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while (rss.get() == 0.0 || total.get() == 0.0) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    task.abort();
+    assert!(rss.get() > 1e6, "rss {}", rss.get());
+    assert!(total.get() >= rss.get());
+}
