@@ -8,7 +8,7 @@ use std::time::Duration;
 use brisk_core::{ConfigError, SharedClock, SystemClock};
 
 use crate::Cache;
-use crate::cache::{NsSettings, Parts, Weigher};
+use crate::cache::{Executor, NsSettings, Parts, Refresher, Weigher};
 use crate::policy::{Policy, PolicyConfig};
 use crate::weigh::{ENTRY_OVERHEAD_BYTES, MemSize};
 
@@ -32,6 +32,9 @@ pub struct NamespaceConfig {
     ttl: Option<Duration>,
     tti: Option<Duration>,
     negative_ttl: Option<Duration>,
+    refresh_ahead: Option<Duration>,
+    stale_limit: Option<Duration>,
+    adaptive_ttl: Option<(Duration, Duration)>,
 }
 
 impl NamespaceConfig {
@@ -62,16 +65,109 @@ impl NamespaceConfig {
         self
     }
 
+    /// Refresh-ahead: an entry read less than `window` before its
+    /// time-to-live runs out is reloaded once, in the background, by the
+    /// cache's [`reloader`](CacheBuilder::reloader), while the read returns
+    /// the current value. Needs a [`ttl`](Self::ttl) longer than `window`.
+    /// Default: none.
+    pub fn refresh_ahead(mut self, window: Duration) -> Self {
+        self.refresh_ahead = Some(window);
+        self
+    }
+
+    /// How long past its expiry an entry keeps being served (stale) while
+    /// its background refresh runs or after that refresh failed; each stale
+    /// read after a failure starts one new attempt. Needs
+    /// [`refresh_ahead`](Self::refresh_ahead). Default: none (an expired
+    /// entry is a miss).
+    pub fn stale_limit(mut self, limit: Duration) -> Self {
+        self.stale_limit = Some(limit);
+        self
+    }
+
+    /// Adaptive TTL between `min` and `max`: when a refresh returns a value
+    /// equal to the current one, the entry's TTL doubles (up to `max`);
+    /// when it returns a different value, the TTL halves (down to `min`).
+    /// An entry starts with the namespace's [`ttl`](Self::ttl), which must
+    /// lie within the range. Needs [`refresh_ahead`](Self::refresh_ahead),
+    /// with a window shorter than `min`, and no
+    /// [`time_to_idle`](Self::time_to_idle). Default: none (fixed TTL).
+    pub fn adaptive_ttl(mut self, min: Duration, max: Duration) -> Self {
+        self.adaptive_ttl = Some((min, max));
+        self
+    }
+
     fn validate(&self, name: &str) -> Result<(), ConfigError> {
-        for (field, value) in [
+        let field = |f: &str| format!("namespace.{name}.{f}");
+        for (f, value) in [
             ("ttl", self.ttl),
             ("time_to_idle", self.tti),
             ("negative_ttl", self.negative_ttl),
+            ("refresh_ahead", self.refresh_ahead),
+            ("stale_limit", self.stale_limit),
+            ("adaptive_ttl", self.adaptive_ttl.map(|(min, _)| min)),
         ] {
             if value == Some(Duration::ZERO) {
                 return Err(ConfigError::new(
-                    format!("namespace.{name}.{field}"),
+                    field(f),
                     "must be longer than zero (leave it unset for no expiry)",
+                ));
+            }
+        }
+        if let Some(window) = self.refresh_ahead {
+            match self.ttl {
+                None => {
+                    return Err(ConfigError::new(
+                        field("refresh_ahead"),
+                        "needs a ttl: refresh-ahead reloads entries before their ttl runs out",
+                    ));
+                }
+                Some(ttl) if window >= ttl => {
+                    return Err(ConfigError::new(
+                        field("refresh_ahead"),
+                        format!("must be shorter than the ttl ({ttl:?}), got {window:?}"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        } else if self.stale_limit.is_some() || self.adaptive_ttl.is_some() {
+            let f = if self.stale_limit.is_some() {
+                "stale_limit"
+            } else {
+                "adaptive_ttl"
+            };
+            return Err(ConfigError::new(
+                field(f),
+                "needs refresh_ahead: it applies to background refreshes",
+            ));
+        }
+        if let Some((min, max)) = self.adaptive_ttl {
+            if min > max {
+                return Err(ConfigError::new(
+                    field("adaptive_ttl"),
+                    format!("inverted range: min {min:?} is above max {max:?}"),
+                ));
+            }
+            if self.tti.is_some() {
+                return Err(ConfigError::new(
+                    field("adaptive_ttl"),
+                    "cannot be combined with time_to_idle",
+                ));
+            }
+            if let Some(ttl) = self.ttl
+                && !(min..=max).contains(&ttl)
+            {
+                return Err(ConfigError::new(
+                    field("adaptive_ttl"),
+                    format!("the ttl ({ttl:?}) must lie within {min:?}..={max:?}"),
+                ));
+            }
+            if let Some(window) = self.refresh_ahead
+                && window >= min
+            {
+                return Err(ConfigError::new(
+                    field("refresh_ahead"),
+                    format!("must be shorter than the adaptive ttl's minimum ({min:?}), got {window:?}"),
                 ));
             }
         }
@@ -79,7 +175,7 @@ impl NamespaceConfig {
             && neg > ttl
         {
             return Err(ConfigError::new(
-                format!("namespace.{name}.negative_ttl"),
+                field("negative_ttl"),
                 format!("must not exceed the namespace's ttl ({ttl:?}), got {neg:?}"),
             ));
         }
@@ -91,7 +187,8 @@ impl NamespaceConfig {
 ///
 /// Defaults: at most 10,000 entries, each weighing 1; the default namespace
 /// (`"default"`) with no expiry; no jitter; the system clock; an adaptive
-/// W-TinyLFU window starting at 1% of the capacity.
+/// W-TinyLFU window starting at 1% of the capacity; no reloader, and
+/// background refreshes (if a reloader is set) on a new thread each.
 ///
 /// ```
 /// use std::time::Duration;
@@ -123,6 +220,8 @@ pub struct CacheBuilder<K, V> {
     initial_window: f64,
     adaptive: bool,
     shards: Option<usize>,
+    reloader: Option<Refresher<K, V>>,
+    executor: Option<Executor>,
 }
 
 impl<K, V> fmt::Debug for CacheBuilder<K, V> {
@@ -137,6 +236,8 @@ impl<K, V> fmt::Debug for CacheBuilder<K, V> {
             .field("jitter", &self.jitter)
             .field("initial_window", &self.initial_window)
             .field("adaptive", &self.adaptive)
+            .field("reloader", &self.reloader.is_some())
+            .field("refresh_executor", &self.executor.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +271,8 @@ where
             initial_window: 0.01,
             adaptive: true,
             shards: None,
+            reloader: None,
+            executor: None,
         }
     }
 
@@ -263,6 +366,19 @@ where
         self
     }
 
+    /// Where background refreshes run: `spawn` is given each refresh as a
+    /// task to run once, on any thread. Default: a new thread per refresh
+    /// (`std::thread::spawn`). In a tokio service, pass
+    /// `|task| drop(tokio::task::spawn_blocking(task))`; tests can queue the
+    /// tasks and run them when they choose.
+    pub fn refresh_executor(
+        mut self,
+        spawn: impl Fn(Box<dyn FnOnce() + Send>) + Send + Sync + 'static,
+    ) -> Self {
+        self.executor = Some(Arc::new(spawn));
+        self
+    }
+
     /// Validates the settings and builds the cache.
     ///
     /// # Errors
@@ -270,7 +386,9 @@ where
     /// A [`ConfigError`] naming the field: a zero capacity or weight,
     /// `max_capacity` combined with `max_weight`, a jitter or window share
     /// out of range, a zero TTL, a negative TTL longer than the TTL, or a
-    /// duplicate namespace.
+    /// duplicate namespace; for refresh-ahead, a window not shorter than
+    /// the TTL, no [`reloader`](Self::reloader), a stale limit or adaptive
+    /// TTL without refresh-ahead, or an inverted adaptive TTL range.
     pub fn build(self) -> Result<Cache<K, V>, ConfigError> {
         let (field, limit) = match (self.max_capacity, self.max_weight) {
             (Some(_), Some((field, _))) => {
@@ -325,6 +443,12 @@ where
         }
         for (name, config) in &namespaces {
             config.validate(name)?;
+            if config.refresh_ahead.is_some() && self.reloader.is_none() {
+                return Err(ConfigError::new(
+                    format!("namespace.{name}.refresh_ahead"),
+                    "needs a reloader (CacheBuilder::reloader) to reload entries with",
+                ));
+            }
         }
         let count_based = self.weigher.is_none();
         let expected_entries = if count_based {
@@ -359,6 +483,9 @@ where
                     ttl: c.ttl,
                     tti: c.tti,
                     negative_ttl: c.negative_ttl,
+                    refresh_ahead: c.refresh_ahead,
+                    stale_limit: c.stale_limit,
+                    adaptive_ttl: c.adaptive_ttl,
                 })
                 .collect(),
             clock: self.clock.unwrap_or_else(SystemClock::shared),
@@ -367,6 +494,16 @@ where
             max_entry_weight,
             jitter: self.jitter,
             initial_capacity,
+            refresher: self.reloader,
+            executor: self.executor.unwrap_or_else(|| {
+                Arc::new(|task: Box<dyn FnOnce() + Send>| {
+                    // A refresh that cannot get a thread is skipped: the
+                    // entry keeps its value and expires as usual.
+                    let _ = std::thread::Builder::new()
+                        .name("brisk-cache-refresh".into())
+                        .spawn(task);
+                })
+            }),
         }))
     }
 }
@@ -384,6 +521,53 @@ where
         self.weigher = Some(Arc::new(|k: &K, v: &V| {
             u32::try_from(k.mem_size() + v.mem_size() + ENTRY_OVERHEAD_BYTES).unwrap_or(u32::MAX)
         }));
+        self
+    }
+}
+
+impl<K, V> CacheBuilder<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + PartialEq + 'static,
+{
+    /// The loader that refresh-ahead reloads entries with: given the
+    /// namespace name and the key, it returns the fresh value or an error
+    /// (counted in `load_errors`; the current value stays). It runs on the
+    /// [`refresh_executor`](Self::refresh_executor), once per key at a
+    /// time: a concurrent [`Cache::get_or_load`] of the same key waits for
+    /// it instead of loading again. Values are compared with `PartialEq`
+    /// for [`NamespaceConfig::adaptive_ttl`]. Needed by namespaces with
+    /// [`NamespaceConfig::refresh_ahead`]. Default: none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use brisk_cache::{Cache, NamespaceConfig};
+    ///
+    /// let cache: Cache<String, String> = Cache::builder()
+    ///     .namespace(
+    ///         "quotes",
+    ///         NamespaceConfig::new()
+    ///             .ttl(Duration::from_secs(60))
+    ///             .refresh_ahead(Duration::from_secs(10))
+    ///             .stale_limit(Duration::from_secs(30)),
+    ///     )
+    ///     .reloader(|_namespace: &str, symbol: &String| {
+    ///         Ok::<_, std::io::Error>(format!("{symbol}: 101.5"))
+    ///     })
+    ///     .build()?;
+    /// # let _ = cache;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reloader<E>(mut self, load: impl Fn(&str, &K) -> Result<V, E> + Send + Sync + 'static) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.reloader = Some(Refresher {
+            load: Arc::new(move |ns: &str, k: &K| {
+                load(ns, k).map_err(|e| Box::new(e) as crate::cache::BoxError)
+            }),
+            same: <V as PartialEq>::eq,
+        });
         self
     }
 }

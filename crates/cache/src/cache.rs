@@ -3,16 +3,32 @@
 // Data lives in `shards`, each an `RwLock<HashTable<Slot>>` keyed by a
 // precomputed hash, so a read takes one shard's read lock and nothing
 // global. The policy (W-TinyLFU, see policy.rs) sits behind one mutex:
-// inserts, removals and evictions take it, reads never wait for it. A hit
-// records `(node, hash)` in its thread's read buffer stripe; when a stripe
-// fills, the reader tries the policy lock and replays the buffer, and if the
-// lock is busy the records are dropped (frequency is an estimate anyway:
-// losing a few hits under contention costs a fraction of a point of hit
-// ratio, measured in docs/benchmarks.md). Writers drain every stripe before
-// they touch the policy, so a single thread sees its reads applied in order.
+// inserts, removals and evictions take it, reads never wait for it.
 //
-// Lock order: policy → shard, and stripe → policy only through `try_lock`,
-// so no cycle can deadlock.
+// A hit does the least it can: the shard's read lock (two atomic
+// operations, the only read-modify-writes on the path), then its thread's
+// *stripe*: hit counters and a ring of `(node, low 32 bits of the hash)`
+// records for the policy. Each thread claims a stripe of its own the first
+// time it reads a cache (a thread-local list of claims, released when the
+// thread exits), so it is the stripe's only writer and updates it with
+// plain relaxed loads and stores: counts stay exact without a `fetch_add`.
+// Threads beyond the exclusive stripes share a few overflow stripes, with
+// `fetch_add` counters and a ring whose records may overwrite each other
+// (accepted: frequency is an estimate anyway). When a ring holds a full
+// batch, the reader tries the policy lock and replays it; if the lock is
+// busy, the ring keeps turning and its oldest records are lost. Writers
+// drain every ring before they touch the policy, so one thread's reads
+// reach the policy before its writes. The clock is read only for entries
+// that can expire.
+//
+// Lock order: policy → shard; a reader takes the policy only through
+// `try_lock`, so no cycle can deadlock.
+//
+// Refresh-ahead: a read of an entry within its namespace's refresh window
+// claims the entry's refresh flag (one compare-exchange, only in the window)
+// and hands a reload to the executor; the reload registers in the same
+// single-flight table as `get_or_load`, so the two never load one key at
+// once.
 //
 // Namespaces are a `u16` stored in each slot and mixed into the hash. Each has
 // its TTLs, its counters and a generation: `invalidate` bumps the generation
@@ -24,12 +40,16 @@
 // reads the clock on its hot path.
 
 use std::borrow::Borrow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use brisk_core::{SharedClock, StatsReport, StatsSource};
@@ -44,6 +64,24 @@ use crate::stats::{CacheStats, Cause, HotCounters, NsCounters};
 pub(crate) const NEVER: u64 = u64::MAX;
 const BUFFER_LEN: usize = 64;
 
+// Refresh states of a slot.
+const IDLE: u8 = 0;
+const RUNNING: u8 = 1;
+const FAILED: u8 = 2;
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Runs background refreshes.
+pub(crate) type Executor = Arc<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
+
+/// A reloader: namespace name and key in, fresh value out.
+pub(crate) type ReloadFn<K, V> = dyn Fn(&str, &K) -> Result<V, BoxError> + Send + Sync;
+
+/// The reloader behind refresh-ahead, and how to compare values.
+pub(crate) struct Refresher<K, V> {
+    pub(crate) load: Arc<ReloadFn<K, V>>,
+    pub(crate) same: fn(&V, &V) -> bool,
+}
+
 type Shard<K, V> = RwLock<HashTable<Slot<K, V>>>;
 type Flights<K, V> = HashMap<(u16, K), Arc<Flight<V>>, foldhash::fast::RandomState>;
 
@@ -55,35 +93,43 @@ struct Slot<K, V> {
     value: V,
     /// Time-to-live deadline (ns since the cache's epoch), or `NEVER`.
     expires_at: u64,
-    /// Time-to-idle deadline, pushed forward by reads, or `NEVER`.
-    idle_at: AtomicU64,
+    /// In a namespace with time-to-idle: the idle deadline, pushed forward
+    /// by reads, or `NEVER`. In a namespace with adaptive TTL (which cannot
+    /// have time-to-idle): the entry's current TTL in nanoseconds, before
+    /// jitter. Otherwise `NEVER`.
+    aux: AtomicU64,
     node: u32,
     generation: u32,
     cost: u32,
     ns: u16,
+    /// `IDLE`, `RUNNING` (a refresh is under way) or `FAILED` (the last one
+    /// failed).
+    refresh: AtomicU8,
 }
 
 impl<K, V> Slot<K, V> {
+    /// When the entry stops being live (ignoring any stale limit).
     #[inline]
-    fn deadline(&self) -> u64 {
-        self.expires_at.min(self.idle_at.load(Relaxed))
+    fn deadline(&self, settings: &NsSettings) -> u64 {
+        if settings.tti.is_some() {
+            self.expires_at.min(self.aux.load(Relaxed))
+        } else {
+            self.expires_at
+        }
     }
 }
 
-/// What a stripe's mutex guards: pending hit records, and the hot counters
-/// of the threads that use the stripe (plain integers: updated under the
-/// lock the read path takes anyway, so a hit pays no extra atomic).
-#[derive(Debug)]
-pub(crate) struct StripeData {
-    records: Vec<(u32, u64)>,
-    pub(crate) counts: Box<[u64]>,
-}
-
 /// One read-buffer stripe and its hot counters, on its own cache lines.
+///
+/// `head` is advanced by readers with plain relaxed stores (lossy); `tail`
+/// is moved only under the policy lock.
 #[repr(align(128))]
 pub(crate) struct Stripe {
-    pub(crate) buffer: Mutex<StripeData>,
-    /// Counts made when `buffer` was contended.
+    /// Claimed by a thread as its own (exclusive stripes only).
+    owned: AtomicBool,
+    head: AtomicU32,
+    tail: AtomicU32,
+    records: [AtomicU64; BUFFER_LEN],
     pub(crate) counters: HotCounters,
 }
 
@@ -100,6 +146,9 @@ pub(crate) struct NsSettings {
     pub(crate) ttl: Option<Duration>,
     pub(crate) tti: Option<Duration>,
     pub(crate) negative_ttl: Option<Duration>,
+    pub(crate) refresh_ahead: Option<Duration>,
+    pub(crate) stale_limit: Option<Duration>,
+    pub(crate) adaptive_ttl: Option<(Duration, Duration)>,
 }
 
 #[derive(Debug)]
@@ -114,7 +163,9 @@ pub(crate) struct Inner<K, V> {
     shard_mask: u64,
     hasher: foldhash::fast::RandomState,
     policy: Mutex<Policy>,
-    stripes: Box<[Stripe]>,
+    /// `exclusive` stripes that threads claim, then a few shared ones.
+    stripes: Arc<[Stripe]>,
+    exclusive: usize,
     namespaces: Box<[Namespace]>,
     ns_index: HashMap<String, u16>,
     clock: SharedClock,
@@ -125,6 +176,8 @@ pub(crate) struct Inner<K, V> {
     jitter: f64,
     flights: Mutex<Flights<K, V>>,
     weight: AtomicU64,
+    refresher: Option<Refresher<K, V>>,
+    executor: Executor,
 }
 
 /// Everything the builder hands over.
@@ -138,15 +191,60 @@ pub(crate) struct Parts<K, V> {
     pub(crate) max_entry_weight: u64,
     pub(crate) jitter: f64,
     pub(crate) initial_capacity: usize,
+    pub(crate) refresher: Option<Refresher<K, V>>,
+    pub(crate) executor: Executor,
+}
+
+/// Stripes shared by the threads that found no exclusive stripe free.
+const SHARED_STRIPES: usize = 4;
+
+/// A thread's claim on one stripe of one cache: while it holds the claim,
+/// the thread is the stripe's only writer. Released when the thread exits.
+struct Claim {
+    stripes: Weak<[Stripe]>,
+    /// The stripes' address: a live `Weak` keeps it from being reused.
+    addr: usize,
+    index: usize,
+    exclusive: bool,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.exclusive
+            && let Some(stripes) = self.stripes.upgrade()
+        {
+            stripes[self.index].owned.store(false, Release);
+        }
+    }
 }
 
 thread_local! {
+    static CLAIMS: RefCell<Vec<Claim>> = const { RefCell::new(Vec::new()) };
     static STRIPE_HINT: usize = {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         #[allow(clippy::cast_possible_truncation)] // any bits will do
         let n = NEXT.fetch_add(1, Relaxed) as usize;
         n
     };
+}
+
+/// A lookup's result.
+struct Found<K, V> {
+    value: V,
+    cost: u32,
+    node: u32,
+    hash: u64,
+    /// Served past its TTL, within the stale limit.
+    stale: bool,
+    /// The key and its previous refresh state, if this read claimed the
+    /// entry's refresh.
+    refresh: Option<(K, u8)>,
+}
+
+/// A duration in nanoseconds, saturating.
+#[inline]
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(NEVER)
 }
 
 /// Locks `m`, carrying on past a poisoned lock: the cache's state stays
@@ -239,17 +337,16 @@ where
                 )
             })
             .collect();
-        let stripe_count = std::thread::available_parallelism()
+        let exclusive = std::thread::available_parallelism()
             .map_or(4, std::num::NonZero::get)
             .saturating_mul(4)
-            .next_power_of_two()
-            .min(64);
-        let stripes = (0..stripe_count)
+            .clamp(16, 256);
+        let stripes = (0..exclusive + SHARED_STRIPES)
             .map(|_| Stripe {
-                buffer: Mutex::new(StripeData {
-                    records: Vec::with_capacity(BUFFER_LEN),
-                    counts: vec![0; namespaces.len() * 3].into_boxed_slice(),
-                }),
+                owned: AtomicBool::new(false),
+                head: AtomicU32::new(0),
+                tail: AtomicU32::new(0),
+                records: std::array::from_fn(|_| AtomicU64::new(0)),
                 counters: HotCounters::new(namespaces.len()),
             })
             .collect();
@@ -262,6 +359,7 @@ where
             hasher: foldhash::fast::RandomState::default(),
             policy: Mutex::new(parts.policy),
             stripes,
+            exclusive,
             namespaces,
             ns_index,
             clock: parts.clock,
@@ -272,6 +370,8 @@ where
             jitter: parts.jitter,
             flights: Mutex::new(HashMap::default()),
             weight: AtomicU64::new(0),
+            refresher: parts.refresher,
+            executor: parts.executor,
         };
         Cache {
             inner: Arc::new(inner),
@@ -318,36 +418,33 @@ where
     }
 
     /// The value for `key`, if present and live. Counts a hit or a miss.
+    ///
+    /// In a namespace with refresh-ahead, a read in the last stretch of the
+    /// entry's TTL also starts its background reload (once), and a read
+    /// past the TTL returns the old value while a reload runs or after it
+    /// failed, within the stale limit (see
+    /// [`NamespaceConfig::refresh_ahead`](crate::NamespaceConfig::refresh_ahead)).
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let found = self.inner.lookup(self.ns, key);
         let ns = usize::from(self.ns);
-        let stripe = self.inner.stripe();
-        let Ok(mut data) = stripe.buffer.try_lock() else {
-            // Contended: count with atomics and drop the policy record.
-            return match found {
-                Some((value, cost, _, _)) => {
-                    stripe.counters.hit(ns, cost);
-                    Some(value)
+        let (stripe, mine) = self.inner.stripe();
+        match self.inner.lookup(self.ns, key) {
+            Some(found) => {
+                stripe.counters.hit(ns, found.cost, mine);
+                self.inner.record_hit(stripe, found.node, found.hash);
+                if found.stale {
+                    stripe.counters.stale(ns, mine);
                 }
-                None => {
-                    stripe.counters.miss(ns);
-                    None
+                if let Some((key, previous)) = found.refresh {
+                    self.start_refresh(key, previous);
                 }
-            };
-        };
-        match found {
-            Some((value, cost, node, hash)) => {
-                data.counts[ns * 3] += 1;
-                data.counts[ns * 3 + 2] += u64::from(cost);
-                self.inner.record_hit(&mut data, node, hash);
-                Some(value)
+                Some(found.value)
             }
             None => {
-                data.counts[ns * 3 + 1] += 1;
+                stripe.counters.miss(ns, mine);
                 None
             }
         }
@@ -578,7 +675,7 @@ where
         &self.inner.clock
     }
 
-    fn join(&self, key: &K) -> Joined<'_, K, V> {
+    fn join(&self, key: &K) -> Joined<K, V> {
         let mut flights = lock(&self.inner.flights);
         if let Some(f) = flights.get(&(self.ns, key.clone())) {
             return Joined::Waiter(Arc::clone(f));
@@ -586,10 +683,72 @@ where
         let flight = Arc::new(Flight::new());
         flights.insert((self.ns, key.clone()), Arc::clone(&flight));
         Joined::Leader(LeaderGuard {
-            cache: self,
+            cache: self.clone(),
             key: Some(key.clone()),
             flight,
         })
+    }
+
+    /// Starts a background reload of `key` (its refresh flag is claimed,
+    /// from state `previous`), unless a load of it is already under way.
+    fn start_refresh(&self, key: K, previous: u8) {
+        let flight = {
+            let mut flights = lock(&self.inner.flights);
+            let k = (self.ns, key.clone());
+            if flights.contains_key(&k) || self.inner.refresher.is_none() {
+                drop(flights);
+                // That load will replace the entry; until then the entry is
+                // as it was, and a later read may try again.
+                self.inner.set_refresh_state(self.ns, &key, previous);
+                return;
+            }
+            let flight = Arc::new(Flight::new());
+            flights.insert(k, Arc::clone(&flight));
+            flight
+        };
+        self.ns_data().counters.refreshes.fetch_add(1, Relaxed);
+        let guard = LeaderGuard {
+            cache: self.clone(),
+            key: Some(key.clone()),
+            flight,
+        };
+        let task = RefreshTask {
+            cache: self.clone(),
+            job: Some((guard, key)),
+        };
+        (self.inner.executor)(Box::new(move || task.run()));
+    }
+
+    /// Runs one background reload and stores its result.
+    fn run_refresh(&self, guard: LeaderGuard<K, V>, key: K) {
+        let Some(refresher) = &self.inner.refresher else {
+            return;
+        };
+        let counters = &self.ns_data().counters;
+        let start = self.inner.clock.now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            (refresher.load)(&self.ns_data().settings.name, &key)
+        }))
+        .unwrap_or_else(|_| Err("the reloader panicked".into()));
+        let elapsed = self.inner.clock.elapsed(start);
+        counters
+            .load_nanos
+            .fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        match result {
+            Ok(v) => {
+                counters.loads.fetch_add(1, Relaxed);
+                let (ttl, cost) = self.inner.reload_ttl(self.ns, &key, &v, refresher.same);
+                let cost = cost.unwrap_or_else(|| u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                let _ = self.inner.insert(self.ns, key, v.clone(), ttl, cost);
+                guard.finish(Outcome::Loaded(v));
+            }
+            Err(e) => {
+                counters.load_errors.fetch_add(1, Relaxed);
+                self.inner.set_refresh_state(self.ns, &key, FAILED);
+                let shared: AnyError = Arc::new(e);
+                guard.finish(Outcome::Failed(shared));
+            }
+        }
     }
 
     fn after_wait<E: Send + Sync + 'static>(&self, outcome: Outcome<V>) -> Option<Result<V, Arc<E>>> {
@@ -609,7 +768,7 @@ where
 
     fn complete<E: Send + Sync + 'static>(
         &self,
-        guard: LeaderGuard<'_, K, V>,
+        guard: LeaderGuard<K, V>,
         key: K,
         result: Result<V, E>,
         start: Instant,
@@ -710,20 +869,58 @@ where
     }
 }
 
-enum Joined<'a, K: Hash + Eq, V: Clone> {
-    Leader(LeaderGuard<'a, K, V>),
+/// A background reload handed to the executor. If the executor drops it
+/// without running it, the entry's refresh counts as failed (so a later read
+/// retries) and waiters on its flight start over.
+struct RefreshTask<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    cache: Cache<K, V>,
+    job: Option<(LeaderGuard<K, V>, K)>,
+}
+
+impl<K, V> RefreshTask<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn run(mut self) {
+        if let Some((guard, key)) = self.job.take() {
+            self.cache.run_refresh(guard, key);
+        }
+    }
+}
+
+impl<K, V> Drop for RefreshTask<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn drop(&mut self) {
+        if let Some((guard, key)) = self.job.take() {
+            self.cache.inner.set_refresh_state(self.cache.ns, &key, FAILED);
+            drop(guard);
+        }
+    }
+}
+
+enum Joined<K: Hash + Eq, V: Clone> {
+    Leader(LeaderGuard<K, V>),
     Waiter(Arc<Flight<V>>),
 }
 
 /// Unregisters the flight when the leader finishes, or abandons it if the
-/// leader is dropped (future cancelled, loader panicked).
-struct LeaderGuard<'a, K: Hash + Eq, V: Clone> {
-    cache: &'a Cache<K, V>,
+/// leader is dropped (future cancelled, loader panicked). Owns a handle on
+/// the cache so that a background refresh can carry it to another thread.
+struct LeaderGuard<K: Hash + Eq, V: Clone> {
+    cache: Cache<K, V>,
     key: Option<K>,
     flight: Arc<Flight<V>>,
 }
 
-impl<K: Hash + Eq, V: Clone> LeaderGuard<'_, K, V> {
+impl<K: Hash + Eq, V: Clone> LeaderGuard<K, V> {
     fn finish(mut self, outcome: Outcome<V>) {
         self.release(outcome);
     }
@@ -741,7 +938,7 @@ impl<K: Hash + Eq, V: Clone> LeaderGuard<'_, K, V> {
     }
 }
 
-impl<K: Hash + Eq, V: Clone> Drop for LeaderGuard<'_, K, V> {
+impl<K: Hash + Eq, V: Clone> Drop for LeaderGuard<K, V> {
     fn drop(&mut self) {
         self.release(Outcome::Abandoned);
     }
@@ -773,10 +970,53 @@ where
         &self.shards[i]
     }
 
+    /// This thread's stripe, and whether the thread owns it (is its only
+    /// writer).
     #[inline]
-    fn stripe(&self) -> &Stripe {
-        let i = STRIPE_HINT.with(|h| *h) & (self.stripes.len() - 1);
-        &self.stripes[i]
+    fn stripe(&self) -> (&Stripe, bool) {
+        let addr = Arc::as_ptr(&self.stripes).cast::<()>().addr();
+        let claimed = CLAIMS
+            .try_with(|claims| {
+                claims
+                    .borrow()
+                    .iter()
+                    .find(|c| c.addr == addr)
+                    .map(|c| (c.index, c.exclusive))
+            })
+            .ok()
+            .flatten();
+        let (index, exclusive) = claimed.unwrap_or_else(|| self.claim(addr));
+        (&self.stripes[index], exclusive)
+    }
+
+    /// Claims a free exclusive stripe for this thread, or picks a shared one.
+    #[cold]
+    fn claim(&self, addr: usize) -> (usize, bool) {
+        let shared = self.exclusive + STRIPE_HINT.with(|h| *h) % SHARED_STRIPES;
+        let Some(index) = self.stripes[..self.exclusive]
+            .iter()
+            .position(|s| s.owned.compare_exchange(false, true, Acquire, Relaxed).is_ok())
+        else {
+            return (shared, false);
+        };
+        let recorded = CLAIMS.try_with(|claims| {
+            let mut claims = claims.borrow_mut();
+            // Forget the claims on caches that are gone.
+            claims.retain(|c| c.stripes.strong_count() > 0);
+            claims.push(Claim {
+                stripes: Arc::downgrade(&self.stripes),
+                addr,
+                index,
+                exclusive: true,
+            });
+        });
+        if recorded.is_ok() {
+            (index, true)
+        } else {
+            // The thread is exiting: its claim could never be released.
+            self.stripes[index].owned.store(false, Release);
+            (shared, false)
+        }
     }
 
     #[inline]
@@ -784,9 +1024,10 @@ where
         u64::try_from(self.clock.now().saturating_duration_since(self.epoch).as_nanos()).unwrap_or(NEVER - 1)
     }
 
-    /// Finds a live entry: returns its value and cost, and records the hit.
+    /// Finds a live entry (or a stale one that may still be served), and
+    /// claims its refresh when the read falls in the refresh window.
     #[inline]
-    fn lookup<Q>(&self, ns: u16, key: &Q) -> Option<(V, u32, u32, u64)>
+    fn lookup<Q>(&self, ns: u16, key: &Q) -> Option<Found<K, V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -795,30 +1036,80 @@ where
         let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
         let slot = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?;
         let namespace = &self.namespaces[usize::from(ns)];
-        let stale = slot.generation != namespace.generation.load(Relaxed);
+        let invalidated = slot.generation != namespace.generation.load(Relaxed);
         let mut expired = false;
-        if !stale && (slot.expires_at != NEVER || slot.idle_at.load(Relaxed) != NEVER) {
+        let mut stale = false;
+        let mut refresh = None;
+        if !invalidated && (slot.expires_at != NEVER || slot.aux.load(Relaxed) != NEVER) {
+            let settings = &namespace.settings;
             let now = self.now();
-            if now >= slot.deadline() {
-                expired = true;
-            } else if let Some(tti) = namespace.settings.tti {
-                let tti = u64::try_from(tti.as_nanos()).unwrap_or(NEVER);
-                let next = now.saturating_add(tti);
-                // Skip the store when the deadline barely moves, so hot
-                // entries do not bounce their cache line between cores.
-                if next - slot.idle_at.load(Relaxed).min(next) > tti / 64 {
-                    slot.idle_at.store(next, Relaxed);
+            let deadline = slot.deadline(settings);
+            if now >= deadline {
+                // Past the TTL (not the idle time) and a refresh is under
+                // way or failed: serve the old value up to the stale limit.
+                let state = slot.refresh.load(Relaxed);
+                match settings.stale_limit {
+                    Some(limit)
+                        if deadline == slot.expires_at
+                            && state != IDLE
+                            && now < slot.expires_at.saturating_add(nanos(limit)) =>
+                    {
+                        stale = true;
+                        if state == FAILED
+                            && slot
+                                .refresh
+                                .compare_exchange(FAILED, RUNNING, Relaxed, Relaxed)
+                                .is_ok()
+                        {
+                            refresh = Some((slot.key.clone(), FAILED));
+                        }
+                    }
+                    _ => expired = true,
+                }
+            } else {
+                if let Some(window) = settings.refresh_ahead
+                    && now >= slot.expires_at.saturating_sub(nanos(window))
+                {
+                    let state = slot.refresh.load(Relaxed);
+                    if state != RUNNING
+                        && slot
+                            .refresh
+                            .compare_exchange(state, RUNNING, Relaxed, Relaxed)
+                            .is_ok()
+                    {
+                        refresh = Some((slot.key.clone(), state));
+                    }
+                }
+                if let Some(tti) = settings.tti {
+                    let tti = nanos(tti);
+                    let next = now.saturating_add(tti);
+                    // Skip the store when the deadline barely moves, so hot
+                    // entries do not bounce their cache line between cores.
+                    if next - slot.aux.load(Relaxed).min(next) > tti / 64 {
+                        slot.aux.store(next, Relaxed);
+                    }
                 }
             }
         }
-        if stale || expired {
+        if invalidated || expired {
             let node = slot.node;
             drop(shard);
-            let cause = if stale { Cause::Invalidated } else { Cause::Expired };
+            let cause = if invalidated {
+                Cause::Invalidated
+            } else {
+                Cause::Expired
+            };
             self.reclaim(hash, node, cause);
             return None;
         }
-        let found = (slot.value.clone(), slot.cost, slot.node, hash);
+        let found = Found {
+            value: slot.value.clone(),
+            cost: slot.cost,
+            node: slot.node,
+            hash,
+            stale,
+            refresh,
+        };
         drop(shard);
         Some(found)
     }
@@ -832,38 +1123,95 @@ where
         let hash = self.hash(ns, key);
         let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
         let slot = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?;
-        let live = slot.generation == self.namespaces[usize::from(ns)].generation.load(Relaxed)
-            && (slot.deadline() == NEVER || self.now() < slot.deadline());
+        let namespace = &self.namespaces[usize::from(ns)];
+        let deadline = slot.deadline(&namespace.settings);
+        let live = slot.generation == namespace.generation.load(Relaxed)
+            && (deadline == NEVER || self.now() < deadline);
         live.then(|| (slot.value.clone(), slot.cost))
     }
 
-    /// Buffers a hit for the policy; replays the buffer when it is full
-    /// and the policy is free (if not, the record is dropped).
+    /// Sets the refresh state of `key`'s entry, if it is there.
+    fn set_refresh_state(&self, ns: u16, key: &K, state: u8) {
+        let hash = self.hash(ns, key);
+        let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = shard.find(hash, |s| s.ns == ns && s.key == *key) {
+            slot.refresh.store(state, Relaxed);
+        }
+    }
+
+    /// The TTL (`None`: the namespace's) and cost for a refreshed value:
+    /// with adaptive TTL, the entry's TTL doubles if the value did not
+    /// change and halves if it did, within the namespace's range. The cost
+    /// is the current entry's (the caller's price of the load), if it had one.
+    fn reload_ttl(
+        &self,
+        ns: u16,
+        key: &K,
+        new: &V,
+        same: fn(&V, &V) -> bool,
+    ) -> (Option<Duration>, Option<u32>) {
+        let settings = &self.namespaces[usize::from(ns)].settings;
+        let hash = self.hash(ns, key);
+        let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
+        let Some(slot) = shard.find(hash, |s| s.ns == ns && s.key == *key) else {
+            return (None, None);
+        };
+        let cost = (slot.cost != 0).then_some(slot.cost);
+        let Some((min, max)) = settings.adaptive_ttl else {
+            return (None, cost);
+        };
+        let current = match slot.aux.load(Relaxed) {
+            NEVER => settings.ttl.unwrap_or(min),
+            n => Duration::from_nanos(n),
+        };
+        let next = if same(&slot.value, new) {
+            current.saturating_mul(2).min(max)
+        } else {
+            (current / 2).max(min)
+        };
+        (Some(next), cost)
+    }
+
+    /// Buffers a hit for the policy; replays the stripe's ring when it holds
+    /// a full batch and the policy is free.
     #[inline]
-    fn record_hit(&self, data: &mut StripeData, node: u32, hash: u64) {
-        if data.records.len() < BUFFER_LEN {
-            data.records.push((node, hash));
-            if data.records.len() < BUFFER_LEN {
-                return;
-            }
+    fn record_hit(&self, stripe: &Stripe, node: u32, hash: u64) {
+        let head = stripe.head.load(Relaxed);
+        #[allow(clippy::cast_possible_truncation)] // the low 32 bits identify the entry well enough
+        let record = (u64::from(node) << 32) | u64::from(hash as u32);
+        stripe.records[head as usize % BUFFER_LEN].store(record, Relaxed);
+        let head = head.wrapping_add(1);
+        stripe.head.store(head, Relaxed);
+        if head.wrapping_sub(stripe.tail.load(Relaxed)) as usize >= BUFFER_LEN
+            && let Ok(mut policy) = self.policy.try_lock()
+        {
+            Self::drain_stripe(&mut policy, stripe);
         }
-        if let Ok(mut policy) = self.policy.try_lock() {
-            for &(n, h) in &data.records {
-                policy.on_hit(n, h);
-            }
-            data.records.clear();
+    }
+
+    /// Replays one stripe's pending records (the caller holds the policy).
+    fn drain_stripe(policy: &mut Policy, stripe: &Stripe) {
+        let head = stripe.head.load(Relaxed);
+        let pending = head.wrapping_sub(stripe.tail.load(Relaxed));
+        if pending == 0 {
+            return;
         }
+        #[allow(clippy::cast_possible_truncation)] // BUFFER_LEN is small
+        let n = pending.min(BUFFER_LEN as u32);
+        let mut i = head.wrapping_sub(n);
+        while i != head {
+            let record = stripe.records[i as usize % BUFFER_LEN].load(Relaxed);
+            #[allow(clippy::cast_possible_truncation)]
+            policy.on_hit((record >> 32) as u32, u64::from(record as u32));
+            i = i.wrapping_add(1);
+        }
+        stripe.tail.store(head, Relaxed);
     }
 
     /// Replays every read buffer into the policy (the caller holds it).
     fn drain(&self, policy: &mut Policy) {
-        for stripe in &self.stripes {
-            if let Ok(mut data) = stripe.buffer.try_lock() {
-                for &(n, h) in &data.records {
-                    policy.on_hit(n, h);
-                }
-                data.records.clear();
-            }
+        for stripe in self.stripes.iter() {
+            Self::drain_stripe(policy, stripe);
         }
     }
 
@@ -894,7 +1242,9 @@ where
     fn cause_of(&self, slot: &Slot<K, V>, namespace: &Namespace) -> Cause {
         if slot.generation != namespace.generation.load(Relaxed) {
             Cause::Invalidated
-        } else if slot.deadline() != NEVER && self.now() >= slot.deadline() {
+        } else if slot.deadline(&namespace.settings) != NEVER
+            && self.now() >= slot.deadline(&namespace.settings)
+        {
             Cause::Expired
         } else {
             Cause::Size
@@ -919,10 +1269,12 @@ where
             let cut = (nanos as f64 * self.jitter * fastrand::f64()) as u64;
             now.saturating_add(nanos - cut.min(nanos))
         });
-        let idle_at = settings.tti.map_or(NEVER, |tti| {
-            now.saturating_add(u64::try_from(tti.as_nanos()).unwrap_or(NEVER))
-        });
-        (expires_at, idle_at)
+        let aux = match (settings.tti, settings.adaptive_ttl, ttl) {
+            (Some(tti), _, _) => now.saturating_add(nanos(tti)),
+            (None, Some(_), Some(ttl)) => nanos(ttl),
+            _ => NEVER,
+        };
+        (expires_at, aux)
     }
 
     fn weigh(&self, key: &K, value: &V) -> u32 {
@@ -959,7 +1311,7 @@ where
             });
         }
         let hash = self.hash(ns, &key);
-        let (expires_at, idle_at) = self.deadlines(&namespace.settings, ttl);
+        let (expires_at, aux) = self.deadlines(&namespace.settings, ttl);
         let mut policy = lock(&self.policy);
         self.drain(&mut policy);
         let generation = namespace.generation.load(Relaxed);
@@ -969,7 +1321,8 @@ where
             if let Some(slot) = shard.find_mut(hash, |s| s.ns == ns && s.key == key) {
                 let old_cause = self.cause_of(slot, namespace);
                 slot.expires_at = expires_at;
-                slot.idle_at.store(idle_at, Relaxed);
+                slot.aux.store(aux, Relaxed);
+                slot.refresh.store(IDLE, Relaxed);
                 slot.generation = generation;
                 slot.cost = cost;
                 let old = std::mem::replace(&mut slot.value, value);
@@ -988,11 +1341,12 @@ where
                     key,
                     value,
                     expires_at,
-                    idle_at: AtomicU64::new(idle_at),
+                    aux: AtomicU64::new(aux),
                     node,
                     generation,
                     cost,
                     ns,
+                    refresh: AtomicU8::new(IDLE),
                 };
                 shard.insert_unique(hash, slot, |s| self.hash(s.ns, &s.key));
                 namespace.counters.entries.fetch_add(1, Relaxed);
@@ -1080,7 +1434,7 @@ where
                 let namespace = &self.namespaces[usize::from(slot.ns)];
                 let cause = if slot.generation != namespace.generation.load(Relaxed) {
                     Cause::Invalidated
-                } else if now >= slot.deadline() {
+                } else if now >= slot.deadline(&namespace.settings) {
                     Cause::Expired
                 } else {
                     return true;
@@ -1100,8 +1454,8 @@ where
     V: Clone + Send + Sync + 'static,
 {
     /// Reports, per namespace (label `namespace`) and tier (label `tier`,
-    /// `l1`): `brisk_cache_{hits,misses,loads,load_errors,inserts,rejected,
-    /// cost_saved}_total`, `brisk_cache_load_seconds_total` (a gauge, as it
+    /// `l1`): `brisk_cache_{hits,misses,loads,load_errors,coalesced,inserts,
+    /// rejected,refreshes,stale_hits,cost_saved}_total`, `brisk_cache_load_seconds_total` (a gauge, as it
     /// is fractional), `brisk_cache_evictions_total{cause}`,
     /// `brisk_cache_entries`, `brisk_cache_hit_ratio`; and for the whole
     /// store `brisk_cache_weight` and `brisk_cache_max_weight`.
@@ -1109,7 +1463,7 @@ where
         for (i, n) in self.inner.namespaces.iter().enumerate() {
             let s = n.counters.snapshot(&self.inner.stripes, i);
             let name = n.settings.name.clone();
-            let counters: [(&'static str, &'static str, u64); 8] = [
+            let counters: [(&'static str, &'static str, u64); 10] = [
                 (
                     "brisk_cache_hits_total",
                     "Lookups that found a live entry",
@@ -1140,6 +1494,16 @@ where
                     "brisk_cache_rejected_total",
                     "Values over the maximum entry weight",
                     s.rejected,
+                ),
+                (
+                    "brisk_cache_refreshes_total",
+                    "Background refreshes started by refresh-ahead",
+                    s.refreshes,
+                ),
+                (
+                    "brisk_cache_stale_hits_total",
+                    "Hits served past the TTL while a refresh ran or after it failed",
+                    s.stale_hits,
                 ),
                 (
                     "brisk_cache_cost_saved_total",
@@ -1207,5 +1571,27 @@ where
                 )
                 .label("tier", "l1");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_reach_the_policy() {
+        let cache: Cache<u64, u64> = Cache::new(100);
+        cache.insert(1, 1);
+        cache.insert(2, 2);
+        for _ in 0..10 {
+            assert_eq!(cache.get(&1), Some(1));
+        }
+        let inner = &cache.inner;
+        let mut policy = lock(&inner.policy);
+        inner.drain(&mut policy);
+        // One count for the insert, ten for the hits (a count-min sketch
+        // may overestimate by a collision with the other key, never under).
+        assert!((11..=12).contains(&policy.frequency(inner.hash(0, &1u64))));
+        assert!((1..=2).contains(&policy.frequency(inner.hash(0, &2u64))));
     }
 }

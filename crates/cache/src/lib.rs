@@ -13,6 +13,13 @@
 //!   [`Cache::get_with`] (blocking) run the loader once for concurrent misses
 //!   on a key; errors go to every waiter and are not cached;
 //!   [`Cache::get_or_load_optional`] caches "not found" with its own TTL.
+//! - Refresh-ahead ([`NamespaceConfig::refresh_ahead`]): a read close to
+//!   expiry returns the current value and starts one background reload
+//!   through the [`CacheBuilder::reloader`], single-flight with
+//!   `get_or_load`; a failed reload lets the old value serve up to a
+//!   [`NamespaceConfig::stale_limit`]; [`NamespaceConfig::adaptive_ttl`]
+//!   lengthens the TTL of values that come back unchanged and shortens it
+//!   for values that change.
 //! - [`CacheStats`] per namespace: hits, misses, loads, load errors and time,
 //!   evictions by cause, entries, hit ratio, and the *cost saved* by hits;
 //!   also reported through [`brisk_core::StatsSource`].
@@ -70,9 +77,11 @@
 //! for reading. The policy is one W-TinyLFU for the whole cache — a 4-bit
 //! count-min sketch for frequencies, an LRU window, a segmented main space,
 //! and a hill climber that resizes the window — behind one mutex that reads
-//! never wait for: a hit records itself in a per-thread, lossy buffer that is
-//! replayed into the policy in batches. Because the policy is global, not per
-//! shard, small caches keep their full hit ratio. Time comes from an
+//! never wait for: a hit records itself in its thread's own stripe (exact
+//! counters and a lossy ring of policy records, written with plain stores)
+//! that is replayed into the policy in batches, so the shard's read lock is
+//! the only read-modify-write on a hit. Because the policy is global, not
+//! per shard, small caches keep their full hit ratio. Time comes from an
 //! injectable [`brisk_core::Clock`] and is read only for entries that can
 //! expire. `docs/cache.md` has the details and `docs/benchmarks.md` the
 //! measurements.

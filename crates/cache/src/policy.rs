@@ -169,6 +169,12 @@ impl Policy {
         self.len
     }
 
+    /// The sketch's frequency estimate for `hash`.
+    #[cfg(test)]
+    pub(crate) fn frequency(&self, hash: u64) -> u8 {
+        self.sketch.frequency(hash)
+    }
+
     /// The current window size, in weight.
     #[cfg(test)]
     pub(crate) fn window_max(&self) -> u64 {
@@ -229,20 +235,24 @@ impl Policy {
         self.push_tail(q, i);
     }
 
+    /// Whether `node` is resident and holds `hash`; only the low 32 bits
+    /// are compared, which is all a read-buffer record keeps.
+    #[allow(clippy::cast_possible_truncation)]
     fn is_live(&self, node: u32, hash: u64) -> bool {
         self.nodes
             .get(node as usize)
-            .is_some_and(|n| n.queue != Queue::Free && n.hash == hash)
+            .is_some_and(|n| n.queue != Queue::Free && n.hash as u32 == hash as u32)
     }
 
-    /// Records a hit on `node` (ignored if the node was since reused).
+    /// Records a hit on `node` (ignored if the node was since reused, as
+    /// far as the low 32 bits of `hash` tell).
     pub(crate) fn on_hit(&mut self, node: u32, hash: u64) {
         if !self.is_live(node, hash) {
             return;
         }
-        self.sketch.increment(hash);
-        self.hits_in_sample += 1;
         let n = self.nodes[node as usize];
+        self.sketch.increment(n.hash);
+        self.hits_in_sample += 1;
         match n.queue {
             // Already the most recently used: nothing to move.
             Queue::Window | Queue::Protected if n.next == NIL => {}

@@ -1,9 +1,10 @@
 //! Counters kept on the hot path, and the snapshots built from them.
 //
 // Hits, misses and cost saved change on every read, so they are striped: each
-// thread adds to its own cache-line-padded stripe and a snapshot sums the
-// stripes. Everything else changes on writes, loads or evictions and is a
-// plain atomic per namespace. No snapshot iterates over entries.
+// thread adds to its own cache-line-padded stripe (with plain stores when it
+// owns the stripe, see cache.rs) and a snapshot sums the stripes. Everything
+// else changes on writes, loads or evictions and is a plain atomic per
+// namespace. No snapshot iterates over entries.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -11,11 +12,12 @@ use std::time::Duration;
 /// Hot counters, per namespace, in one stripe.
 #[derive(Debug)]
 pub(crate) struct HotCounters {
-    // [hits, misses, cost_saved] per namespace, padded to whole cache lines.
+    // [hits, misses, cost_saved, stale_hits] per namespace, padded to whole
+    // cache lines.
     cells: Box<[AtomicU64]>,
 }
 
-const HOT: usize = 3;
+const HOT: usize = 4;
 
 impl HotCounters {
     pub(crate) fn new(namespaces: usize) -> Self {
@@ -25,23 +27,41 @@ impl HotCounters {
         }
     }
 
+    /// Adds `n` to cell `i`: with plain loads and stores when the calling
+    /// thread owns the stripe (its only writer), else with `fetch_add`.
     #[inline]
-    pub(crate) fn hit(&self, ns: usize, cost: u32) {
-        self.cells[ns * HOT].fetch_add(1, Relaxed);
-        if cost != 0 {
-            self.cells[ns * HOT + 2].fetch_add(u64::from(cost), Relaxed);
+    fn add(&self, i: usize, n: u64, owned: bool) {
+        let cell = &self.cells[i];
+        if owned {
+            cell.store(cell.load(Relaxed).wrapping_add(n), Relaxed);
+        } else {
+            cell.fetch_add(n, Relaxed);
         }
     }
 
     #[inline]
-    pub(crate) fn miss(&self, ns: usize) {
-        self.cells[ns * HOT + 1].fetch_add(1, Relaxed);
+    pub(crate) fn hit(&self, ns: usize, cost: u32, owned: bool) {
+        self.add(ns * HOT, 1, owned);
+        if cost != 0 {
+            self.add(ns * HOT + 2, u64::from(cost), owned);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn miss(&self, ns: usize, owned: bool) {
+        self.add(ns * HOT + 1, 1, owned);
+    }
+
+    #[inline]
+    pub(crate) fn stale(&self, ns: usize, owned: bool) {
+        self.add(ns * HOT + 3, 1, owned);
     }
 
     fn add_to(&self, ns: usize, s: &mut CacheStats) {
         s.hits += self.cells[ns * HOT].load(Relaxed);
         s.misses += self.cells[ns * HOT + 1].load(Relaxed);
         s.cost_saved += self.cells[ns * HOT + 2].load(Relaxed);
+        s.stale_hits += self.cells[ns * HOT + 3].load(Relaxed);
     }
 }
 
@@ -101,13 +121,6 @@ impl NsCounters {
         };
         for stripe in hot {
             stripe.counters.add_to(ns, &mut s);
-            let data = stripe
-                .buffer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            s.hits += data.counts[ns * 3];
-            s.misses += data.counts[ns * 3 + 1];
-            s.cost_saved += data.counts[ns * 3 + 2];
         }
         s
     }
@@ -136,8 +149,13 @@ pub struct CacheStats {
     /// Callers that missed while another caller loaded the same key, and
     /// were given that caller's result instead of loading again.
     pub coalesced: u64,
-    /// Background refreshes started by refresh-ahead.
+    /// Background refreshes started by refresh-ahead (their outcomes are
+    /// counted in `loads` and `load_errors`).
     pub refreshes: u64,
+    /// Hits that served a value past its TTL, within the namespace's stale
+    /// limit, because its refresh was under way or had failed (counted in
+    /// `hits` too).
+    pub stale_hits: u64,
     /// New entries added (replacing a live entry's value is not counted).
     pub inserts: u64,
     /// Values not cached because they weighed more than the maximum entry weight.
@@ -186,6 +204,7 @@ impl CacheStats {
         self.load_time += o.load_time;
         self.coalesced += o.coalesced;
         self.refreshes += o.refreshes;
+        self.stale_hits += o.stale_hits;
         self.inserts += o.inserts;
         self.rejected += o.rejected;
         self.evicted_size += o.evicted_size;

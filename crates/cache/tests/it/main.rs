@@ -4,4 +4,7 @@ mod basics;
 mod expiry;
 mod loads;
 mod props;
+#[cfg(feature = "redis")]
+mod redis_l2;
+mod refresh;
 mod stats;

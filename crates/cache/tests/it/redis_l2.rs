@@ -1,6 +1,5 @@
 //! The Redis L2 against real Redis servers (brisk-testkit). Each test skips
-//! itself under `BRISK_SKIP_SERVICES=1`.
-#![cfg(feature = "redis")]
+//! itself under `BRISK_SKIP_SERVICES=1`. Built with the `redis` feature.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
