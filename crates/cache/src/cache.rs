@@ -606,26 +606,8 @@ where
         Fut: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
-        if let Some(v) = self.get(&key) {
-            return Ok(v);
-        }
-        let guard = loop {
-            match self.join(&key) {
-                Joined::Leader(guard) => break guard,
-                Joined::Waiter(flight) => {
-                    if let Some(r) = self.after_wait(flight.wait_async().await) {
-                        return r;
-                    }
-                }
-            }
-        };
-        if let Some((v, _)) = self.inner.peek(self.ns, &key) {
-            guard.finish(Outcome::Loaded(v.clone()));
-            return Ok(v);
-        }
-        let start = self.inner.clock.now();
-        let result = load().await;
-        self.complete(guard, key, result, start, cost, None)
+        self.load_once(key, || async move { load().await.map(|v| (v, None, cost)) })
+            .await
     }
 
     /// The single-flight load behind the L2 tier: like
@@ -634,6 +616,19 @@ where
     /// namespace's TTL) and what it cost (`None`: its duration).
     #[cfg(feature = "redis")]
     pub(crate) async fn get_or_load_tiered<E, F, Fut>(&self, key: K, load: F) -> Result<V, Arc<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(V, Option<Duration>, Option<u32>), E>>,
+        E: Send + Sync + 'static,
+    {
+        self.load_once(key, load).await
+    }
+
+    /// The one single-flight load path: a hit, or join the key's flight
+    /// (leader loads; waiters share its outcome), with the loader giving the
+    /// value, its L1 TTL (`None`: the namespace's) and its cost (`None`: the
+    /// load's duration).
+    async fn load_once<E, F, Fut>(&self, key: K, load: F) -> Result<V, Arc<E>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(V, Option<Duration>, Option<u32>), E>>,
