@@ -1,10 +1,13 @@
 //! brisk-rate-limiter benchmarks, beside raw governor in the same run.
 //!
 //! - `rl_direct`: one window, one state, `check(1)`: brisk with its default
-//!   clock (`SystemClock`: `Instant::now` through `SharedClock`) and with
-//!   `CoarseClock` (monotonic, one atomic load), beside governor with its
-//!   default clock (quanta, a raw TSC read) and with its `MonotonicClock`
-//!   (`Instant::now`, brisk's default).
+//!   clock (`MonotonicCoarseClock`: `CLOCK_MONOTONIC_COARSE` through the
+//!   vDSO), with `SystemClock` (`Instant::now` through `SharedClock`) and
+//!   with `CoarseClock` (monotonic, one atomic load kept by a thread),
+//!   beside governor with its default clock (quanta, a raw TSC read) and
+//!   with its `MonotonicClock` (`Instant::now`).
+//! - `rl_clock`: one read of each of those clocks, to show where the time
+//!   of a decision goes.
 //! - `rl_keyed`: 65,536 keys drawn from a Zipf(1.0) distribution, 1 and 2
 //!   threads, one window; 1,024 decisions per iteration per thread.
 //! - `rl_multi3`: the same keyed workload (1 thread) with three windows
@@ -16,14 +19,15 @@
 //! Quotas are large enough that nearly every decision admits: the
 //! benchmarks measure the decision, not the rejection path.
 //!
-//! Run: `cargo bench -p brisk-benches --bench rate_limiter -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p brisk-benches --bench rate_limiter -- --warm-up-time 1 --measurement-time 5`
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::time::Instant;
 
+use brisk_core::{Clock, SystemClock};
 use brisk_rate_limiter::{
-    CoarseClock, FailurePolicy, KeyedRateLimiter, Quota, RateLimiter, RedisRateLimiter,
+    CoarseClock, FailurePolicy, KeyedRateLimiter, MonotonicCoarseClock, Quota, RateLimiter, RedisRateLimiter,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use governor::clock::MonotonicClock;
@@ -66,6 +70,14 @@ fn rl_direct(c: &mut Criterion) {
     group.bench_function("brisk", |b| {
         b.iter(|| black_box(brisk.check(black_box(1)).is_ok()));
     });
+    let precise = RateLimiter::builder()
+        .quota(Quota::per_second(u64::from(RATE)))
+        .clock(SystemClock::shared())
+        .build()
+        .expect("valid quota");
+    group.bench_function("brisk SystemClock", |b| {
+        b.iter(|| black_box(precise.check(black_box(1)).is_ok()));
+    });
     let coarse = RateLimiter::builder()
         .quota(Quota::per_second(u64::from(RATE)))
         .clock(CoarseClock::shared())
@@ -80,6 +92,25 @@ fn rl_direct(c: &mut Criterion) {
         governor::RateLimiter::direct_with_clock(governor::Quota::per_second(rate()), MonotonicClock);
     group.bench_function("governor MonotonicClock", |b| {
         b.iter(|| black_box(gov_mono.check().is_ok()));
+    });
+    group.finish();
+}
+
+/// One read of each clock: brisk's default, `Instant::now`, `CoarseClock`
+/// and governor's default (quanta).
+fn rl_clock(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rl_clock");
+    group.throughput(Throughput::Elements(1));
+    let coarse_mono = MonotonicCoarseClock::new();
+    group.bench_function("MonotonicCoarseClock::nanos", |b| {
+        b.iter(|| black_box(coarse_mono.nanos()));
+    });
+    group.bench_function("Instant::now", |b| b.iter(|| black_box(Instant::now())));
+    let coarse = CoarseClock::shared();
+    group.bench_function("CoarseClock::now", |b| b.iter(|| black_box(coarse.now())));
+    let quanta = governor::clock::DefaultClock::default();
+    group.bench_function("governor DefaultClock::now", |b| {
+        b.iter(|| black_box(governor::clock::Clock::now(&quanta)));
     });
     group.finish();
 }
@@ -209,5 +240,5 @@ fn rl_redis(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rl_direct, rl_keyed, rl_multi3, rl_redis);
+criterion_group!(benches, rl_direct, rl_clock, rl_keyed, rl_multi3, rl_redis);
 criterion_main!(benches);

@@ -119,3 +119,151 @@ impl fmt::Debug for CoarseClock {
             .finish_non_exhaustive()
     }
 }
+
+/// The default clock of brisk's limiters: the kernel's coarse monotonic
+/// clock (`CLOCK_MONOTONIC_COARSE` on Linux), read through the vDSO in a few
+/// nanoseconds, with no thread. Elsewhere it is `Instant::now`.
+///
+/// It is the same time base as `Instant` (`CLOCK_MONOTONIC`), advanced once
+/// per kernel tick: its resolution ([`resolution`](Self::resolution)) is
+/// the tick, 1–4 ms on common kernels (4 ms on the development VM). So its
+/// time lags `Instant::now()` by less than one tick. It never goes
+/// backwards, unlike a raw TSC read. For a limiter the lag means a little
+/// less capacity seems to have come back, never more, over the time since
+/// the limiter started; across one interval, a reading may lag less at the
+/// end than at the start, so an interval can look up to one tick longer
+/// than it was (see `docs/rate-limiter.md`). Where that tick matters (a
+/// window of a few milliseconds), pass [`SystemClock`](brisk_core::SystemClock)
+/// for `Instant`'s precision.
+///
+/// ```
+/// use brisk_core::Clock;
+/// use brisk_rate_limiter::MonotonicCoarseClock;
+///
+/// let clock = MonotonicCoarseClock::new();
+/// let t = clock.now();
+/// assert!(clock.now() >= t);
+/// assert!(MonotonicCoarseClock::resolution() <= std::time::Duration::from_millis(100));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct MonotonicCoarseClock {
+    /// An `Instant` and the coarse clock's reading (ns) at that instant.
+    origin: Instant,
+    #[cfg(target_os = "linux")]
+    origin_nanos: u64,
+}
+
+impl MonotonicCoarseClock {
+    /// A clock whose [`nanos`](Self::nanos) count from now.
+    #[must_use]
+    pub fn new() -> Self {
+        let origin = Instant::now();
+        Self {
+            origin,
+            // CLOCK_MONOTONIC, read right after `Instant::now` (which is
+            // CLOCK_MONOTONIC too): coarse readings map onto `Instant`s.
+            #[cfg(target_os = "linux")]
+            origin_nanos: timespec_nanos(rustix::time::clock_gettime(rustix::time::ClockId::Monotonic)),
+        }
+    }
+
+    /// The process-wide clock, as a [`SharedClock`].
+    #[must_use]
+    pub fn shared() -> SharedClock {
+        Arc::new(Self::global())
+    }
+
+    /// The process-wide clock.
+    pub(crate) fn global() -> Self {
+        static CLOCK: OnceLock<MonotonicCoarseClock> = OnceLock::new();
+        *CLOCK.get_or_init(Self::new)
+    }
+
+    /// How far the clock moves at a time (`clock_getres`): the kernel tick
+    /// on Linux, 1 ns elsewhere.
+    #[must_use]
+    pub fn resolution() -> Duration {
+        #[cfg(target_os = "linux")]
+        {
+            Duration::from_nanos(timespec_nanos(rustix::time::clock_getres(
+                rustix::time::ClockId::MonotonicCoarse,
+            )))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Duration::from_nanos(1)
+        }
+    }
+
+    /// Nanoseconds since the clock was made (0 until the coarse clock has
+    /// passed that instant).
+    #[inline]
+    #[must_use]
+    pub fn nanos(&self) -> u64 {
+        #[cfg(target_os = "linux")]
+        {
+            timespec_nanos(rustix::time::clock_gettime(
+                rustix::time::ClockId::MonotonicCoarse,
+            ))
+            .saturating_sub(self.origin_nanos)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        }
+    }
+
+    /// The instant of a [`nanos`](Self::nanos) reading.
+    pub(crate) fn instant_of(&self, nanos: u64) -> Instant {
+        self.origin + Duration::from_nanos(nanos)
+    }
+}
+
+impl Default for MonotonicCoarseClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for MonotonicCoarseClock {
+    #[inline]
+    fn now(&self) -> Instant {
+        self.instant_of(self.nanos())
+    }
+
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[inline]
+fn timespec_nanos(t: rustix::time::Timespec) -> u64 {
+    // Monotonic clocks start at boot: never negative, and far below 584 years.
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_monotonic_clock_follows_instant_within_its_resolution() {
+        let clock = MonotonicCoarseClock::new();
+        let res = MonotonicCoarseClock::resolution();
+        assert!(
+            res > Duration::ZERO && res <= Duration::from_millis(100),
+            "{res:?}"
+        );
+        let mut last = clock.nanos();
+        for _ in 0..1000 {
+            let now = clock.nanos();
+            assert!(now >= last);
+            last = now;
+        }
+        // Never ahead of Instant (same time base, read later).
+        let coarse = clock.now();
+        let precise = Instant::now();
+        assert!(coarse <= precise, "{coarse:?} > {precise:?}");
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use brisk_core::{ConfigError, SharedClock, StatsReport, StatsSource, SystemClock};
+use brisk_core::{ConfigError, SharedClock, StatsReport, StatsSource};
 
 use crate::gcra::{self, Reserved};
 use crate::keyed::KeyedRateLimiter;
@@ -65,7 +65,10 @@ impl RateLimiterBuilder {
     }
 
     /// The clock windows are measured with. Default: the monotonic
-    /// [`SystemClock`] (`Instant`, never a raw TSC read). Tests pass a
+    /// [`MonotonicCoarseClock`](crate::MonotonicCoarseClock)
+    /// (`CLOCK_MONOTONIC_COARSE` on Linux: a few ns a read, kernel-tick
+    /// resolution; `Instant` elsewhere), never a raw TSC read. For
+    /// `Instant`'s precision pass [`SystemClock::shared()`](brisk_core::SystemClock::shared); tests pass a
     /// [`ManualClock`](brisk_core::ManualClock).
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
@@ -96,12 +99,16 @@ impl RateLimiterBuilder {
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
         let set = QuotaSet::new(self.quotas, "quotas")?;
         let tats = (0..set.len()).map(|_| AtomicU64::new(0)).collect();
-        let clock = self.clock.unwrap_or_else(SystemClock::shared);
+        let single = match &*set.params {
+            [p] => Some(*p),
+            _ => None,
+        };
         Ok(RateLimiter {
             inner: Arc::new(Inner {
+                single,
                 set,
                 tats,
-                shared: Shared::new(self.name, clock),
+                shared: Shared::new(self.name, self.clock),
             }),
         })
     }
@@ -117,10 +124,9 @@ impl RateLimiterBuilder {
             return Err(ConfigError::new("max_keys", "must be at least 1"));
         }
         let set = QuotaSet::new(self.quotas, "quotas")?;
-        let clock = self.clock.unwrap_or_else(SystemClock::shared);
         Ok(KeyedRateLimiter::new(
             set,
-            Shared::new(self.name, clock),
+            Shared::new(self.name, self.clock),
             self.max_keys,
         ))
     }
@@ -154,6 +160,9 @@ pub struct RateLimiter {
 }
 
 struct Inner {
+    /// The one window's parameters when there is only one: `check`'s fast
+    /// path (one compare, one CAS loop on the TAT, as governor).
+    single: Option<Params>,
     set: QuotaSet,
     tats: Box<[AtomicU64]>,
     shared: Shared,
@@ -173,12 +182,19 @@ impl RateLimiter {
     /// # Errors
     ///
     /// [`RateLimitError::Limited`], [`RateLimitError::Paused`], or
-    /// [`RateLimitError::CostTooLarge`] when `cost` exceeds a window's limit.
+    /// [`RateLimitError::CostTooLarge`] when `cost` exceeds a window's burst.
     #[inline]
     pub fn check(&self, cost: u64) -> Result<(), RateLimitError> {
         let inner = &*self.inner;
         let now = inner.shared.now();
         inner.shared.check_pause(now)?;
+        if let (Some(p), [tat]) = (&inner.single, &*inner.tats) {
+            // One window: no all-or-nothing bookkeeping, no loop over windows.
+            return match gcra::spend_one(p, tat, now, cost) {
+                Ok(()) => Ok(()),
+                Err(deny) => Err(inner.fail(deny, cost)),
+            };
+        }
         gcra::check_cost(&inner.set.params, cost)
             .and_then(|()| gcra::check(&inner.set.params, &inner.tats, now, cost))
             .map_err(|deny| inner.fail(deny, cost))
@@ -200,7 +216,7 @@ impl RateLimiter {
 
     /// Gives back `cost` on every window: cost spent but not used, such as
     /// the difference between estimated and actual tokens. A window never
-    /// holds more than its limit.
+    /// holds more than its burst.
     pub fn refund(&self, cost: u64) {
         gcra::refund(&self.inner.set.params, &self.inner.tats, cost);
     }
@@ -219,7 +235,7 @@ impl RateLimiter {
     /// # Errors
     ///
     /// [`RateLimitError::CostTooLarge`] at once when `cost` exceeds a
-    /// window's limit.
+    /// window's burst.
     pub async fn acquire(&self, cost: u64) -> Result<Duration, RateLimitError> {
         self.acquire_inner(cost, None).await
     }

@@ -53,8 +53,11 @@ pub struct RedisRateLimiterBuilder {
 }
 
 impl RedisRateLimiterBuilder {
-    /// Adds a window; at least one is required. Periods are limited to 100
-    /// days (the script's arithmetic stays exact below that).
+    /// Adds a window, with the same semantics as in-process (a token
+    /// bucket, or a [strict window](Quota::strict)); at least one is
+    /// required. Periods are limited to 100 days, and a window's burst ×
+    /// emission interval to 2^53 ns (the script's arithmetic stays exact
+    /// below that).
     pub fn quota(mut self, quota: Quota) -> Self {
         self.quotas.push(quota);
         self
@@ -120,14 +123,24 @@ impl RedisRateLimiterBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] naming `url` (not a Redis URL), `quotas`,
-    /// `quotas[i].limit`, `quotas[i].period` or `timeout`.
+    /// `quotas[i].limit`, `quotas[i].period`, `quotas[i].burst` or `timeout`.
     pub fn build(self) -> Result<RedisRateLimiter, ConfigError> {
         let set = QuotaSet::new(self.quotas, "quotas")?;
-        for (i, q) in set.quotas.iter().enumerate() {
+        for (i, (q, p)) in set.quotas.iter().zip(&set.params).enumerate() {
             if q.period() > MAX_REDIS_PERIOD {
                 return Err(ConfigError::new(
                     format!("quotas[{i}].period"),
                     format!("must be at most 100 days with Redis ({q})"),
+                ));
+            }
+            // A window's debt reaches `burst × interval`; Lua's doubles hold
+            // it exactly below 2^53 ns (104 days).
+            if p.capacity > MAX_REDIS_DEBT {
+                return Err(ConfigError::new(
+                    format!("quotas[{i}].burst"),
+                    format!(
+                        "holds more than 104 days of debt, beyond what Redis's script keeps exact ({q}); use a smaller burst"
+                    ),
                 ));
             }
         }
@@ -164,6 +177,7 @@ impl RedisRateLimiterBuilder {
 
 const SCRIPT: &str = include_str!("gcra.lua");
 const MAX_REDIS_PERIOD: Duration = Duration::from_secs(100 * 86_400);
+const MAX_REDIS_DEBT: u64 = 1 << 53;
 
 /// A rate limiter whose state lives in Redis, shared by every process that
 /// uses the same URL, prefix and key: GCRA in a Lua script, with Redis's

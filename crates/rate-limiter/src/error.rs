@@ -51,13 +51,14 @@ pub enum RateLimitError {
         /// How long the pause still lasts.
         retry_after: Duration,
     },
-    /// The cost is larger than a window's limit: it could never pass, so
-    /// it is refused at once instead of waiting forever.
-    #[error("a cost of {cost} can never pass window {window} ({quota}): it exceeds the limit")]
+    /// The cost is larger than a window's burst ([`Quota::max_burst`], the
+    /// limit unless set lower): it could never pass, so it is refused at
+    /// once instead of waiting forever.
+    #[error("a cost of {cost} can never pass window {window} ({quota}): it exceeds the burst")]
     CostTooLarge {
         /// The cost asked for.
         cost: u64,
-        /// The index of the window whose limit is below it.
+        /// The index of the window whose burst is below it.
         window: usize,
         /// That window's quota.
         quota: Quota,

@@ -4,7 +4,11 @@
 --          the Redis TIME of the last write and debt_i is window i's TAT
 --          minus that time, in nanoseconds (0 = a full window).
 -- ARGV     cost, n, mode ("check" or "peek"), then per window: interval
---          (ns per unit) and capacity (limit x interval, ns).
+--          (ns per unit) and capacity (burst x interval, ns). The caller
+--          derives both from the window's shape exactly as the in-process
+--          engine does: a token bucket has interval = period / limit; a
+--          strict window interval = period / (limit + 1 - burst), so that
+--          no interval of length period admits more than limit.
 -- Returns  {1, 0, 0} when admitted (check spends it), or
 --          {0, window (0-based), retry_after_ns} when not.
 --

@@ -39,7 +39,7 @@ pub(crate) enum Deny {
 /// Fails if `cost` can never pass one of the windows.
 #[inline]
 pub(crate) fn check_cost(params: &[Params], cost: u64) -> Result<(), Deny> {
-    match params.iter().position(|p| cost > p.limit) {
+    match params.iter().position(|p| cost > p.max_cost) {
         Some(index) => Err(Deny::TooLarge { index }),
         None => Ok(()),
     }
@@ -69,6 +69,22 @@ pub(crate) fn check(params: &[Params], tats: &[AtomicU64], now: u64, cost: u64) 
         }
     }
     Ok(())
+}
+
+/// One window's whole decision: the cost check, then one CAS loop on the
+/// TAT (governor's work). For limiters with a single window.
+#[inline]
+pub(crate) fn spend_one(p: &Params, tat: &AtomicU64, now: u64, cost: u64) -> Result<(), Deny> {
+    if cost > p.max_cost {
+        return Err(Deny::TooLarge { index: 0 });
+    }
+    match spend(p, tat, now, cost) {
+        Ok(_) => Ok(()),
+        Err(retry_after) => Err(Deny::Limited {
+            index: 0,
+            retry_after,
+        }),
+    }
 }
 
 /// Whether `cost` would pass every window now, spending nothing.

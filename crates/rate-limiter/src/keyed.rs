@@ -99,7 +99,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// # Errors
     ///
     /// [`RateLimitError::Limited`], [`RateLimitError::Paused`], or
-    /// [`RateLimitError::CostTooLarge`] when `cost` exceeds a window's limit.
+    /// [`RateLimitError::CostTooLarge`] when `cost` exceeds a window's burst.
     #[inline]
     pub fn check<Q>(&self, key: &Q, cost: u64) -> Result<(), RateLimitError>
     where
@@ -155,7 +155,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     }
 
     /// Gives back `cost` on every window of `key` (cost spent but not used).
-    /// A window never holds more than its limit.
+    /// A window never holds more than its burst.
     pub fn refund<Q>(&self, key: &Q, cost: u64)
     where
         K: Borrow<Q>,
@@ -179,7 +179,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// # Errors
     ///
     /// [`RateLimitError::CostTooLarge`] at once when `cost` exceeds a
-    /// window's limit.
+    /// window's burst.
     pub async fn acquire<Q>(&self, key: &Q, cost: u64) -> Result<Duration, RateLimitError>
     where
         K: Borrow<Q>,

@@ -29,10 +29,12 @@
 //! - With `tower`: `RateLimitLayer`, per client and per route class, 429
 //!   with `Retry-After` and `RateLimit` headers, one state for every clone.
 //!
-//! Time comes from a [`brisk_core::Clock`]: the monotonic [`SystemClock`]
-//! (`Instant`, never a raw TSC read, which can go backwards across cores)
-//! by default, a [`ManualClock`] in tests. Where `Instant::now` is slow,
-//! [`CoarseClock`] reads in one atomic load and is still monotonic.
+//! Time comes from a [`brisk_core::Clock`]: by default
+//! [`MonotonicCoarseClock`] (`CLOCK_MONOTONIC_COARSE` through the vDSO on
+//! Linux: monotonic, a few ns a read, kernel-tick resolution; `Instant`
+//! elsewhere; never a raw TSC read, which can go backwards across cores),
+//! [`SystemClock`] for `Instant`'s precision, a [`ManualClock`] in tests.
+//! [`CoarseClock`] reads in one atomic load kept current by a thread.
 //!
 //! [`SystemClock`]: brisk_core::SystemClock
 //! [`ManualClock`]: brisk_core::ManualClock
@@ -115,12 +117,38 @@
 //!
 //! # Semantics of a window
 //!
-//! A [`Quota`] of `limit` per `period` admits up to `limit` at once (its
-//! burst) and gives capacity back at `limit / period`: over any interval
-//! of length `d` it admits at most `limit + limit × d / period`, as
-//! governor does. A property test checks exactly this over random
-//! sequences of requests and clock advances. Several windows combine: a
+//! A [`Quota`] of `limit` per `period` has one of two shapes:
+//!
+//! - a **token bucket** (the default, governor's semantics): up to its
+//!   burst (default `limit`, or [`Quota::burst`]) at once, capacity back at
+//!   `limit / period`; over any interval of length `d` it admits at most
+//!   `burst + limit × d / period`, so up to `limit + burst − 1` in one
+//!   period;
+//! - a **strict window** ([`Quota::strict`]): never more than `limit` in
+//!   any interval of length `period`, up to `burst` at once, and a slower
+//!   refill (`limit + 1 − burst` per period) to pay for it.
+//!
+//! Property tests check exactly these bounds over random sequences of
+//! weighted requests and clock advances. Several windows combine: a
 //! request passes only if every window has room, and then spends in all.
+//!
+//! ```
+//! use std::time::Duration;
+//! use brisk_core::ManualClock;
+//! use brisk_rate_limiter::{Quota, RateLimiter};
+//!
+//! let clock = ManualClock::new();
+//! // Never more than 100 in any minute, up to 10 at once.
+//! let strict = RateLimiter::builder()
+//!     .quota(Quota::per_minute(100).strict(10))
+//!     .clock(clock.shared())
+//!     .build()?;
+//! strict.check(10)?;
+//! assert!(strict.check(1).is_err());
+//! clock.advance(Duration::from_nanos(60_000_000_000u64.div_ceil(91))); // one unit back
+//! strict.check(1)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Feature flags
 //!
@@ -139,7 +167,9 @@
 //!
 //! - **Engine.** Each window of each key is one `AtomicU64` holding GCRA's
 //!   theoretical arrival time, as in governor. One window is one
-//!   compare-and-swap. Several windows are spent one by one and given back
+//!   compare-and-swap; a direct limiter with one window takes a fast path
+//!   that does governor's work and no more (the cost check, one CAS loop),
+//!   and reads the default clock without a virtual call. Several windows are spent one by one and given back
 //!   if a later one refuses: a concurrent caller may briefly see less room
 //!   than there is (and be refused), never more, so no window ever
 //!   over-admits. governor itself is not used underneath: its state cannot
@@ -175,7 +205,7 @@ mod quota;
 mod shared;
 
 pub use adaptive::{LimitStatus, Policy, UpstreamLimits};
-pub use clock::CoarseClock;
+pub use clock::{CoarseClock, MonotonicCoarseClock};
 pub use direct::{RateLimiter, RateLimiterBuilder};
 #[cfg(feature = "redis")]
 pub use distributed::{FailurePolicy, RedisRateLimiter, RedisRateLimiterBuilder, RedisStats};

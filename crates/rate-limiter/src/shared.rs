@@ -7,16 +7,30 @@ use std::time::{Duration, Instant};
 
 use brisk_core::{SharedClock, StatsReport};
 
+use crate::clock::MonotonicCoarseClock;
 use crate::{RateLimitError, UpstreamLimits};
+
+/// Where a limiter reads the time: the default clock read directly (no
+/// virtual call, no `Instant` arithmetic: a few ns on the hot path), or any
+/// clock the builder was given.
+#[derive(Debug)]
+enum Time {
+    /// The default; `epoch` is its reading when the limiter was built.
+    Coarse { clock: MonotonicCoarseClock, epoch: u64 },
+    /// A clock from the builder.
+    Given,
+}
 
 /// Clock, epoch, pause and counters of one limiter.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// Nanoseconds since `epoch` before which nothing passes (upstream said
+    /// so). First, beside `time`: both are read on every decision.
+    paused_until: AtomicU64,
+    time: Time,
     pub(crate) name: Cow<'static, str>,
     clock: SharedClock,
     epoch: Instant,
-    /// Nanoseconds since `epoch` before which nothing passes (upstream said so).
-    paused_until: AtomicU64,
     pub(crate) limited: AtomicU64,
     pub(crate) too_large: AtomicU64,
     pub(crate) deadline_exceeded: AtomicU64,
@@ -26,9 +40,25 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(name: Cow<'static, str>, clock: SharedClock) -> Self {
-        let epoch = clock.now();
+    /// With `clock: None`, the default [`MonotonicCoarseClock`].
+    pub(crate) fn new(name: Cow<'static, str>, clock: Option<SharedClock>) -> Self {
+        let (time, clock, epoch) = match clock {
+            Some(clock) => {
+                let epoch = clock.now();
+                (Time::Given, clock, epoch)
+            }
+            None => {
+                let coarse = MonotonicCoarseClock::global();
+                let nanos = coarse.nanos();
+                let time = Time::Coarse {
+                    clock: coarse,
+                    epoch: nanos,
+                };
+                (time, MonotonicCoarseClock::shared(), coarse.instant_of(nanos))
+            }
+        };
         Self {
+            time,
             name,
             clock,
             epoch,
@@ -45,7 +75,10 @@ impl Shared {
     /// Now, in nanoseconds since the epoch.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
-        self.nanos_of(self.clock.now())
+        match &self.time {
+            Time::Coarse { clock, epoch } => clock.nanos().saturating_sub(*epoch),
+            Time::Given => self.nanos_of(self.clock.now()),
+        }
     }
 
     /// `at`, in nanoseconds since the epoch (0 if before it).
@@ -127,7 +160,7 @@ impl Shared {
 pub struct RateLimiterStats {
     /// Requests refused because a window had no room, or a pause lasted.
     pub limited: u64,
-    /// Requests refused because their cost exceeds a window's limit.
+    /// Requests refused because their cost exceeds a window's burst.
     pub too_large: u64,
     /// `acquire_until` calls refused because the wait would pass the deadline.
     pub deadline_exceeded: u64,

@@ -11,7 +11,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use brisk_core::{ConfigError, SharedClock, SystemClock};
+use brisk_core::{ConfigError, SharedClock};
 use http::request::Parts;
 
 use crate::{KeyedRateLimiter, Quota, RateLimiter};
@@ -205,7 +205,8 @@ impl RateLimitLayerBuilder {
         self
     }
 
-    /// The clock of every class's limiter. Default: [`SystemClock`].
+    /// The clock of every class's limiter. Default: the limiters' default,
+    /// [`MonotonicCoarseClock`](crate::MonotonicCoarseClock).
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
         self
@@ -226,15 +227,18 @@ impl RateLimitLayerBuilder {
     /// bad quota, `routes["prefix"]` for a route to an unknown class, or
     /// `max_keys`.
     pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
-        let clock = self.clock.unwrap_or_else(SystemClock::shared);
+        let clock = self.clock;
         let mut classes: Vec<Class> = Vec::with_capacity(self.classes.len());
         for (name, quotas) in self.classes {
             if classes.iter().any(|c| c.name == name) {
                 return Err(ConfigError::new("classes", format!("names {name:?} twice")));
             }
-            let limiter = RateLimiter::builder()
+            let mut builder = RateLimiter::builder();
+            if let Some(clock) = &clock {
+                builder = builder.clock(Arc::clone(clock));
+            }
+            let limiter = builder
                 .quotas(quotas)
-                .clock(Arc::clone(&clock))
                 .max_keys(self.max_keys)
                 .name(name.clone())
                 .build_keyed()

@@ -68,6 +68,52 @@ async fn windows_are_all_or_nothing_in_one_call() {
 }
 
 #[tokio::test]
+async fn strict_windows_have_the_same_semantics_in_redis() {
+    let Some(kv) = brisk_testkit::redis() else { return };
+    let day = 86_400_000_000_000u64;
+    // 10 a day, strict, burst 4: 4 at once, then one every day / 7.
+    let l = limiter(kv.url(), kv.prefix(), [Quota::per_day(10).strict(4)]);
+    l.check("s", 2).await.unwrap();
+    l.check("s", 2).await.unwrap();
+    let interval = Duration::from_nanos(day.div_ceil(7));
+    match l.check("s", 1).await.unwrap_err() {
+        RateLimitError::Limited { retry_after, .. } => {
+            assert!(retry_after <= interval && retry_after > interval - Duration::from_secs(600));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        l.check("s", 5).await,
+        Err(RateLimitError::CostTooLarge { window: 0, .. })
+    ));
+    // Strict with the whole limit as burst: 10 at once, then nothing for a
+    // day (a token bucket would give one back every 2.4 hours).
+    let all = limiter(
+        kv.url(),
+        kv.prefix(),
+        [Quota::per_day(10).strict(10).named("day")],
+    );
+    all.check("all", 10).await.unwrap();
+    let wait = all.check("all", 1).await.unwrap_err().retry_after().unwrap();
+    assert!(
+        wait > Duration::from_secs(86_400 - 600) && wait <= Duration::from_secs(86_400),
+        "{wait:?}"
+    );
+    let bucket = limiter(kv.url(), kv.prefix(), [Quota::per_day(10)]);
+    bucket.check("bucket", 10).await.unwrap();
+    let wait = bucket
+        .check("bucket", 1)
+        .await
+        .unwrap_err()
+        .retry_after()
+        .unwrap();
+    assert!(
+        wait > Duration::from_secs(8_640 - 600) && wait <= Duration::from_secs(8_640),
+        "{wait:?}"
+    );
+}
+
+#[tokio::test]
 async fn rejected_keys_are_cached_locally() {
     let Some(kv) = brisk_testkit::redis() else { return };
     let l = limiter(kv.url(), kv.prefix(), [Quota::per_minute(2)]);
@@ -197,6 +243,13 @@ fn builder_checks_redis_settings() {
         .build()
         .unwrap_err();
     assert_eq!(e.field(), "quotas[1].period");
+    // A strict window holding its whole limit for 1,000 days of debt is
+    // beyond the script's exact arithmetic (2^53 ns).
+    let e = RedisRateLimiter::builder("redis://127.0.0.1/")
+        .quota(Quota::per_day(1000).strict(1000))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "quotas[0].burst");
     let e = RedisRateLimiter::builder("nope://")
         .quota(Quota::per_second(1))
         .build()

@@ -102,7 +102,7 @@ fn cost_above_a_limit_is_an_immediate_error() {
     assert_eq!(err.retry_after(), None);
     assert_eq!(
         err.to_string(),
-        "a cost of 11 can never pass window 1 (second (10 per 1s)): it exceeds the limit"
+        "a cost of 11 can never pass window 1 (second (10 per 1s)): it exceeds the burst"
     );
     l.check(10).unwrap(); // nothing was spent by the refusal
     assert_eq!(l.stats().too_large, 1);
@@ -174,12 +174,71 @@ fn clones_share_state_and_stats_are_reported() {
 }
 
 #[test]
-fn default_clock_is_the_monotonic_system_clock() {
+fn a_strict_window_never_admits_more_than_its_limit_in_a_period() {
+    // 10 a second, strict, burst 10: 10 at once, then nothing for a second
+    // (a token bucket would give one back after 100 ms: 11 in 100 ms).
+    let (l, clock) = direct([Quota::per_second(10).strict(10).named("s")]);
+    l.check(4).unwrap();
+    l.check(6).unwrap();
+    clock.advance(Duration::from_millis(999));
+    match l.check(1) {
+        Err(RateLimitError::Limited { retry_after, .. }) => assert_eq!(retry_after, Duration::from_millis(1)),
+        other => panic!("{other:?}"),
+    }
+    clock.advance(Duration::from_millis(1));
+    l.check(1).unwrap();
+    assert!(l.check(1).is_err());
+
+    // Burst 1: evenly spaced, one every 100 ms; larger costs never pass.
+    let (l, clock) = direct([Quota::per_second(10).strict(1)]);
+    for _ in 0..10 {
+        l.check(1).unwrap();
+        assert!(l.check(1).is_err());
+        clock.advance(Duration::from_millis(100));
+    }
+    assert!(matches!(
+        l.check(2),
+        Err(RateLimitError::CostTooLarge { window: 0, .. })
+    ));
+
+    // Burst 4 of 10: 4 at once, then 7 a second, and never 11 in a second.
+    let (l, clock) = direct([Quota::per_second(10).strict(4)]);
+    l.check(4).unwrap();
+    let mut admitted = 4;
+    for _ in 0..99 {
+        clock.advance(Duration::from_millis(10));
+        admitted += u64::from(l.check(1).is_ok());
+    }
+    assert_eq!(admitted, 10, "4 at once and 6 more within the second");
+}
+
+#[test]
+fn a_token_bucket_burst_keeps_the_rate() {
+    let (l, clock) = direct([Quota::per_second(10).burst(3)]);
+    l.check(3).unwrap();
+    assert!(l.check(1).is_err());
+    assert!(matches!(l.check(4), Err(RateLimitError::CostTooLarge { .. })));
+    clock.advance(Duration::from_millis(100));
+    l.check(1).unwrap();
+    let e = RateLimiter::builder()
+        .quota(Quota::per_minute(5).burst(6))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "quotas[0].burst");
+}
+
+#[test]
+fn default_clock_is_the_coarse_monotonic_clock() {
     let l = RateLimiter::builder()
         .quota(Quota::per_second(1))
         .build()
         .unwrap();
-    let t = std::time::Instant::now();
+    // The same time base as `Instant` (behind it by less than one tick,
+    // never ahead), and never backwards.
+    let t = l.clock().now();
+    let precise = std::time::Instant::now();
+    assert!(t <= precise);
     assert!(l.clock().now() >= t);
     l.check(1).unwrap();
+    assert!(matches!(l.check(1), Err(RateLimitError::Limited { .. })));
 }
