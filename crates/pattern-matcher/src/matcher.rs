@@ -24,9 +24,9 @@ use serde::Serialize;
 use crate::dictionary::Dictionary;
 use crate::error::{BuildError, DictionaryError, TextError};
 use crate::scan::{Automaton, Compiled, Hit, Target};
-use crate::score::{Relevance, ScoreOptions, score};
-use crate::structure::{Structure, analyze_with_tokens};
-use crate::token::{Token, starts_with_ignore_case, tokens};
+use crate::score::{Placer, Relevance, ScoreOptions, score};
+use crate::structure::{Structure, analyze_streaming, analyze_structure};
+use crate::token::{starts_with_ignore_case, tokens};
 
 /// The full analysis of one text: its relevance and its structure.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -366,10 +366,7 @@ impl Matcher {
     #[must_use]
     pub fn score(&self, text: &str) -> Relevance {
         let snap = self.current.load();
-        let r = with_scratch(|scratch| {
-            scratch.tokens.clear();
-            self.score_in(&snap, text, scratch, false)
-        });
+        let r = with_scratch(|scratch| self.score_in(&snap, text, scratch));
         self.count(&r);
         r
     }
@@ -478,18 +475,42 @@ impl Matcher {
     }
 
     fn analyze_in(&self, snap: &Snapshot, text: &str) -> Analysis {
+        let key = snap.memo.as_ref().map(|memo| (memo, ContentHash::of(text)));
+        if let Some((memo, key)) = &key
+            && let Some(relevance) = memo.get(*key)
+        {
+            self.counters.memo_hits.fetch_add(1, Ordering::Relaxed);
+            return Analysis {
+                relevance,
+                structure: analyze_structure(text),
+            };
+        }
         with_scratch(|scratch| {
-            scratch.tokens.clear();
-            scratch.tokens.extend(tokens(text));
-            Analysis {
-                relevance: self.score_in(snap, text, scratch, true),
-                structure: analyze_with_tokens(text, &scratch.tokens),
+            let stopped = self.scan(&snap.compiled, text, &mut scratch.hits);
+            // One pass over the tokens gives the structure and places the hits.
+            let mut placer = Placer::new(&scratch.hits, &mut scratch.hit_tokens);
+            let structure = analyze_streaming(text, |i, t| placer.token(i, t));
+            placer.finish(structure.tokens);
+            let relevance = if scratch.hits.is_empty() {
+                Relevance::empty()
+            } else {
+                score(
+                    &snap.compiled,
+                    &self.config.score,
+                    &scratch.hits,
+                    &scratch.hit_tokens,
+                    stopped,
+                )
+            };
+            if let Some((memo, key)) = key {
+                memo.put(key, &relevance);
             }
+            Analysis { relevance, structure }
         })
     }
 
-    /// Scores `text`; `scratch.tokens` holds its tokens when `tokenized`.
-    fn score_in(&self, snap: &Snapshot, text: &str, scratch: &mut Scratch, tokenized: bool) -> Relevance {
+    /// Scores `text`, from the memo table if it is there.
+    fn score_in(&self, snap: &Snapshot, text: &str, scratch: &mut Scratch) -> Relevance {
         let key = snap.memo.as_ref().map(|memo| (memo, ContentHash::of(text)));
         if let Some((memo, key)) = &key
             && let Some(r) = memo.get(*key)
@@ -497,38 +518,47 @@ impl Matcher {
             self.counters.memo_hits.fetch_add(1, Ordering::Relaxed);
             return r;
         }
-        let r = self.compute(&snap.compiled, text, scratch, tokenized);
+        let r = self.compute(&snap.compiled, text, scratch);
         if let Some((memo, key)) = key {
             memo.put(key, &r);
         }
         r
     }
 
-    fn compute(&self, compiled: &Compiled, text: &str, scratch: &mut Scratch, tokenized: bool) -> Relevance {
-        let hits = &mut scratch.hits;
+    /// Every hit of `text` into `hits`; whether early termination stopped
+    /// the scan.
+    fn scan(&self, compiled: &Compiled, text: &str, hits: &mut Vec<Hit>) -> bool {
         hits.clear();
-        let stopped = if self.config.early_termination && !compiled.has_veto {
+        if self.config.early_termination && !compiled.has_veto {
             let mut bound = EarlyBound::new(100.0 + compiled.penalty_sum);
             compiled.scan(text, hits, &mut |hay, h| bound.add(compiled, hay, h))
         } else {
             compiled.scan(text, hits, &mut |_, _| false)
-        };
-        if hits.is_empty() {
+        }
+    }
+
+    fn compute(&self, compiled: &Compiled, text: &str, scratch: &mut Scratch) -> Relevance {
+        let stopped = self.scan(compiled, text, &mut scratch.hits);
+        if scratch.hits.is_empty() {
             return Relevance::empty();
         }
-        if !tokenized {
-            // Token positions are only needed up to the last hit: stop the
-            // tokenizer there (the tokens before are the same either way).
-            let last = hits.iter().map(|h| h.span.start).max().unwrap_or(0);
-            scratch
-                .tokens
-                .extend(tokens(text).take_while(|t| t.span.start <= last));
+        // Token positions are only needed up to the last hit: stop the
+        // tokenizer there (the tokens before are the same either way).
+        let mut placer = Placer::new(&scratch.hits, &mut scratch.hit_tokens);
+        let mut count = 0;
+        for t in tokens(text) {
+            if placer.done() {
+                break;
+            }
+            placer.token(count, t);
+            count += 1;
         }
+        placer.finish(count);
         score(
             compiled,
             &self.config.score,
             &scratch.hits,
-            &scratch.tokens,
+            &scratch.hit_tokens,
             stopped,
         )
     }
@@ -591,7 +621,8 @@ impl StatsSource for Matcher {
 #[derive(Default)]
 struct Scratch {
     hits: Vec<Hit>,
-    tokens: Vec<Token>,
+    /// The token of each hit (`score::IN_URL` inside a URL).
+    hit_tokens: Vec<u32>,
 }
 
 thread_local! {

@@ -167,29 +167,68 @@ pub(crate) struct ScoreOptions {
     pub(crate) negation_factor: f64,
 }
 
-/// The token index each hit starts in; `None` for hits inside a URL.
-fn token_of(tokens: &[Token], span: Span) -> Option<usize> {
-    let i = tokens.partition_point(|t| t.span.end <= span.start);
-    match tokens.get(i) {
-        Some(t) if t.kind == TokenKind::Url && t.span.start <= span.start => None,
-        Some(_) => Some(i),
-        None => Some(tokens.len()),
+/// Places each hit on the token it starts in, as the tokens stream by:
+/// the first token that ends after the hit's start, or [`IN_URL`] when that
+/// token is a URL the hit lies in (entity names in links do not count).
+/// Hits come sorted by start, so one forward walk places them all.
+pub(crate) struct Placer<'a> {
+    hits: &'a [Hit],
+    out: &'a mut Vec<u32>,
+}
+
+/// The token of a hit inside a URL: dropped.
+pub(crate) const IN_URL: u32 = u32::MAX;
+
+impl<'a> Placer<'a> {
+    pub(crate) fn new(hits: &'a [Hit], out: &'a mut Vec<u32>) -> Self {
+        out.clear();
+        Self { hits, out }
     }
+
+    /// Whether every hit has its token.
+    pub(crate) fn done(&self) -> bool {
+        self.out.len() == self.hits.len()
+    }
+
+    /// Token `index` is `token`.
+    #[inline]
+    pub(crate) fn token(&mut self, index: usize, token: Token) {
+        while let Some(hit) = self.hits.get(self.out.len()) {
+            if hit.span.start >= token.span.end {
+                break;
+            }
+            let in_url = token.kind == TokenKind::Url && token.span.start <= hit.span.start;
+            self.out.push(if in_url { IN_URL } else { to_u32(index) });
+        }
+    }
+
+    /// The text had `count` tokens: hits after the last one get `count`.
+    pub(crate) fn finish(self, count: usize) {
+        while self.out.len() < self.hits.len() {
+            self.out.push(to_u32(count));
+        }
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(IN_URL - 1)
 }
 
 pub(crate) fn score(
     compiled: &Compiled,
     opts: &ScoreOptions,
     hits: &[Hit],
-    tokens: &[Token],
+    hit_tokens: &[u32],
     stopped_early: bool,
 ) -> Relevance {
+    debug_assert_eq!(hits.len(), hit_tokens.len());
     let mut r = Relevance::empty();
     r.stopped_early = stopped_early;
-    for hit in hits {
-        let Some(token) = token_of(tokens, hit.span) else {
+    for (hit, &token) in hits.iter().zip(hit_tokens) {
+        if token == IN_URL {
             continue;
-        };
+        }
+        let token = token as usize;
         let span = hit.span;
         match hit.target {
             Target::Entity(index) => r.entities.push(EntityMatch {

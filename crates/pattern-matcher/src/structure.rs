@@ -8,14 +8,14 @@
 
 use serde::Serialize;
 
-use crate::token::{Span, Token, TokenKind, starts_with_ignore_case, tokenize};
+use crate::token::{Span, Token, TokenKind, Tokens, starts_with_ignore_case, tokens};
 
 /// Something found in a post, with where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Occurrence {
     /// Where it is in the text.
     pub span: Span,
-    /// The index of its token in [`tokenize`]'s output.
+    /// The index of its token in [`tokenize`](crate::tokenize)'s output.
     pub token: usize,
 }
 
@@ -161,16 +161,20 @@ impl Structure {
 /// ```
 #[must_use]
 pub fn analyze_structure(text: &str) -> Structure {
-    analyze_with_tokens(text, &tokenize(text))
+    analyze_streaming(text, |_, _| {})
 }
 
-pub(crate) fn analyze_with_tokens(text: &str, tokens: &[Token]) -> Structure {
+/// The structure of `text` in one pass over its tokens, as [`tokens`]
+/// yields them (no token list is built); `on_token(index, token)` sees
+/// every token, so the scorer can place its hits in the same pass.
+pub(crate) fn analyze_streaming(text: &str, mut on_token: impl FnMut(usize, Token)) -> Structure {
     let chars = char_count(text);
+    let lines = lines(text, chars);
     let mut s = Structure {
         bytes: text.len(),
         chars,
         words: 0,
-        tokens: tokens.len(),
+        tokens: 0,
         hashtags: Vec::new(),
         mentions: Vec::new(),
         cashtags: Vec::new(),
@@ -184,11 +188,19 @@ pub(crate) fn analyze_with_tokens(text: &str, tokens: &[Token]) -> Structure {
         hook: HookKind::Other,
         casing: Casing::None,
         uppercase_ratio: 0.0,
-        lines: lines(text, chars),
+        lines,
     };
     let bytes = text.as_bytes();
     let mut casing = CasingCounter::default();
-    for (i, t) in tokens.iter().enumerate() {
+    // The kind of the first token of the first non-blank line, for the hook.
+    let mut first_kind: Option<TokenKind> = None;
+    let mut iter = tokens(text);
+    let mut i = 0;
+    while let Some(t) = iter.next() {
+        on_token(i, t);
+        if first_kind.is_none() && t.span.start >= lines.first.start {
+            first_kind = Some(t.kind);
+        }
         let at = Occurrence {
             span: t.span,
             token: i,
@@ -207,7 +219,7 @@ pub(crate) fn analyze_with_tokens(text: &str, tokens: &[Token]) -> Structure {
                 s.words += 1;
                 s.numbers.push(at);
                 if s.thread.is_none() {
-                    s.thread = numbered_marker(text, tokens, i);
+                    s.thread = numbered_marker(text, t, iter.clone());
                 }
             }
             TokenKind::Percent => {
@@ -243,9 +255,11 @@ pub(crate) fn analyze_with_tokens(text: &str, tokens: &[Token]) -> Structure {
                 _ => {}
             },
         }
+        i += 1;
     }
+    s.tokens = i;
     (s.casing, s.uppercase_ratio) = casing.finish();
-    s.hook = hook(text, s.lines.first, tokens);
+    s.hook = hook(text, s.lines.first, first_kind);
     s
 }
 
@@ -287,17 +301,17 @@ fn lines(text: &str, chars: usize) -> Lines {
     out
 }
 
-/// `n/` or `n/m` (optionally in parentheses) where the number token `i` is.
-fn numbered_marker(text: &str, tokens: &[Token], i: usize) -> Option<ThreadMarker> {
-    let num = tokens[i];
-    let slash = tokens.get(i + 1)?;
+/// `n/` or `n/m` (optionally in parentheses) at the number token `num`;
+/// `rest` yields the tokens after it.
+fn numbered_marker(text: &str, num: Token, mut rest: Tokens<'_>) -> Option<ThreadMarker> {
+    let slash = rest.next()?;
     if slash.span.start != num.span.end || slash.text(text) != "/" {
         return None;
     }
     let index: u32 = num.text(text).parse().ok()?;
     let mut span = Span::new(num.span.start, slash.span.end);
     let mut total = None;
-    if let Some(t) = tokens.get(i + 2)
+    if let Some(t) = rest.next()
         && t.kind == TokenKind::Number
         && t.span.start == slash.span.end
     {
@@ -407,7 +421,7 @@ const CLAIM_OPENERS: &[&str] = &[
     "the biggest",
 ];
 
-fn hook(text: &str, first: Span, tokens: &[Token]) -> HookKind {
+fn hook(text: &str, first: Span, first_kind: Option<TokenKind>) -> HookKind {
     if first.is_empty() {
         return HookKind::Other;
     }
@@ -418,8 +432,7 @@ fn hook(text: &str, first: Span, tokens: &[Token]) -> HookKind {
     if line.contains('?') {
         return HookKind::Question;
     }
-    let first_token = tokens.iter().find(|t| t.span.start >= first.start);
-    let numbered = first_token.is_some_and(|t| matches!(t.kind, TokenKind::Number | TokenKind::Percent));
+    let numbered = matches!(first_kind, Some(TokenKind::Number | TokenKind::Percent));
     if numbered || line.starts_with(['-', '•', '*', '–']) {
         return HookKind::NumberOrList;
     }

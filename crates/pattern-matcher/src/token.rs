@@ -170,9 +170,17 @@ pub fn tokenize(text: &str) -> Vec<Token> {
 impl Iterator for Tokens<'_> {
     type Item = Token;
 
+    #[inline]
     fn next(&mut self) -> Option<Token> {
         let bytes = self.text.as_bytes();
-        let start = skip_whitespace(self.text, self.pos);
+        let mut start = self.pos;
+        // ASCII whitespace inline; anything non-ASCII takes the general path.
+        while start < bytes.len() && bytes[start].is_ascii_whitespace() {
+            start += 1;
+        }
+        if start < bytes.len() && bytes[start] >= 0x80 {
+            start = skip_whitespace(self.text, start);
+        }
         if start >= bytes.len() {
             self.pos = start;
             return None;
@@ -219,10 +227,19 @@ pub(crate) fn char_before(text: &str, pos: usize) -> Option<char> {
     text[..pos].chars().next_back()
 }
 
+#[inline]
 fn scan_token(text: &str, start: usize) -> (TokenKind, usize) {
     let bytes = text.as_bytes();
     let b = bytes[start];
-    if let Some(end) = keycap_end(text, start) {
+    // The common case first: a word of ASCII letters that is not a URL.
+    if (b.is_ascii_alphabetic() && !matches!(b, b'h' | b'H' | b'w' | b'W')) || b == b'_' {
+        return (TokenKind::Word, word_end(text, start));
+    }
+    // A keycap continues with U+FE0F (EF B8 8F) or U+20E3 (E2 83 A3).
+    if matches!(b, b'0'..=b'9' | b'#' | b'*')
+        && matches!(bytes.get(start + 1), Some(0xEF | 0xE2))
+        && let Some(end) = keycap_end(text, start)
+    {
         return (TokenKind::Emoji, end);
     }
     match b {
@@ -233,37 +250,20 @@ fn scan_token(text: &str, start: usize) -> (TokenKind, usize) {
             (TokenKind::Word, word_end(text, start))
         }
         b'@' => match bytes.get(start + 1) {
-            Some(&n) if n.is_ascii_alphanumeric() || n == b'_' => {
+            Some(&n) if is_ascii_word_byte(n) => {
                 let mut end = start + 1;
-                while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+                while end < bytes.len() && is_ascii_word_byte(bytes[end]) {
                     end += 1;
                 }
                 (TokenKind::Mention, end)
             }
             _ => (TokenKind::Punctuation, start + 1),
         },
-        b'#' => {
-            let mut end = start + 1;
-            let mut letter = false;
-            while end < bytes.len() {
-                let c = char_at(text, end);
-                if c == '_' || c.is_alphanumeric() || is_combining(c) {
-                    letter |= !c.is_ascii_digit();
-                    end += c.len_utf8();
-                } else {
-                    break;
-                }
-            }
-            if letter {
-                (TokenKind::Hashtag, end)
-            } else {
-                (TokenKind::Punctuation, start + 1)
-            }
-        }
+        b'#' => hashtag(text, start),
         b'$' => match bytes.get(start + 1) {
             Some(n) if n.is_ascii_alphabetic() => {
                 let mut end = start + 2;
-                while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+                while end < bytes.len() && is_ascii_word_byte(bytes[end]) {
                     end += 1;
                 }
                 (TokenKind::Cashtag, end)
@@ -271,7 +271,6 @@ fn scan_token(text: &str, start: usize) -> (TokenKind, usize) {
             _ => (TokenKind::Punctuation, start + 1),
         },
         b'0'..=b'9' => number(text, start),
-        b if b.is_ascii_alphabetic() || b == b'_' => (TokenKind::Word, word_end(text, start)),
         b if b < 0x80 => (TokenKind::Punctuation, start + 1),
         _ => {
             let c = char_at(text, start);
@@ -283,6 +282,35 @@ fn scan_token(text: &str, start: usize) -> (TokenKind, usize) {
                 (TokenKind::Punctuation, start + c.len_utf8())
             }
         }
+    }
+}
+
+fn hashtag(text: &str, start: usize) -> (TokenKind, usize) {
+    let bytes = text.as_bytes();
+    let mut end = start + 1;
+    let mut letter = false;
+    while end < bytes.len() {
+        let b = bytes[end];
+        if b < 0x80 {
+            if is_ascii_word_byte(b) {
+                letter |= !b.is_ascii_digit();
+                end += 1;
+                continue;
+            }
+            break;
+        }
+        let c = char_at(text, end);
+        if c.is_alphanumeric() || is_combining(c) {
+            letter |= !c.is_ascii_digit();
+            end += c.len_utf8();
+        } else {
+            break;
+        }
+    }
+    if letter {
+        (TokenKind::Hashtag, end)
+    } else {
+        (TokenKind::Punctuation, start + 1)
     }
 }
 
