@@ -6,20 +6,17 @@
 // inserts, removals and evictions take it, reads never wait for it.
 //
 // A hit does the least it can: the shard's read lock (two atomic
-// operations, the only read-modify-writes on the path), then its thread's
-// *stripe*: hit counters and a ring of `(node, low 32 bits of the hash)`
-// records for the policy. Each thread claims a stripe of its own the first
-// time it reads a cache (a thread-local list of claims, released when the
-// thread exits), so it is the stripe's only writer and updates it with
-// plain relaxed loads and stores: counts stay exact without a `fetch_add`.
-// Threads beyond the exclusive stripes share a few overflow stripes, with
-// `fetch_add` counters and a ring whose records may overwrite each other
-// (accepted: frequency is an estimate anyway). When a ring holds a full
-// batch, the reader tries the policy lock and replays it; if the lock is
-// busy, the ring keeps turning and its oldest records are lost. Writers
-// drain every ring before they touch the policy, so one thread's reads
-// reach the policy before its writes. The clock is read only for entries
-// that can expire.
+// operations, the only read-modify-writes on the path), a relaxed load and
+// (unless saturated) a relaxed store of the entry's reference counter
+// (refs.rs; the policy reads it when it next looks at the entry), and its
+// thread's *stripe* of hit counters. Each thread claims a stripe of its own
+// the first time it reads a cache (a thread-local list of claims, released
+// when the thread exits), so it is the stripe's only writer and updates it
+// with plain relaxed loads and stores: counts stay exact without a
+// `fetch_add`. Threads beyond the exclusive stripes share a few overflow
+// stripes, with `fetch_add` counters. Nothing a hit records can be lost
+// while another thread holds the policy lock, so two threads see the same
+// hit ratio as one. The clock is read only for entries that can expire.
 //
 // Lock order: policy → shard; a reader takes the policy only through
 // `try_lock`, so no cycle can deadlock.
@@ -59,10 +56,10 @@ use crate::UnknownNamespace;
 use crate::error::InsertError;
 use crate::flight::{AnyError, Flight, Outcome};
 use crate::policy::{Evicted, Policy};
+use crate::refs::Refs;
 use crate::stats::{CacheStats, Cause, HotCounters, NsCounters};
 
 pub(crate) const NEVER: u64 = u64::MAX;
-const BUFFER_LEN: usize = 64;
 
 // Refresh states of a slot.
 const IDLE: u8 = 0;
@@ -119,17 +116,11 @@ impl<K, V> Slot<K, V> {
     }
 }
 
-/// One read-buffer stripe and its hot counters, on its own cache lines.
-///
-/// `head` is advanced by readers with plain relaxed stores (lossy); `tail`
-/// is moved only under the policy lock.
+/// One stripe of hot counters, on its own cache lines.
 #[repr(align(128))]
 pub(crate) struct Stripe {
     /// Claimed by a thread as its own (exclusive stripes only).
     owned: AtomicBool,
-    head: AtomicU32,
-    tail: AtomicU32,
-    records: [AtomicU64; BUFFER_LEN],
     pub(crate) counters: HotCounters,
 }
 
@@ -163,6 +154,8 @@ pub(crate) struct Inner<K, V> {
     shard_mask: u64,
     hasher: foldhash::fast::RandomState,
     policy: Mutex<Policy>,
+    /// The policy's per-node reference counters, bumped by hits.
+    refs: Arc<Refs>,
     /// `exclusive` stripes that threads claim, then a few shared ones.
     stripes: Arc<[Stripe]>,
     exclusive: usize,
@@ -232,8 +225,6 @@ thread_local! {
 struct Found<K, V> {
     value: V,
     cost: u32,
-    node: u32,
-    hash: u64,
     /// Served past its TTL, within the stale limit.
     stale: bool,
     /// The key and its previous refresh state, if this read claimed the
@@ -344,9 +335,6 @@ where
         let stripes = (0..exclusive + SHARED_STRIPES)
             .map(|_| Stripe {
                 owned: AtomicBool::new(false),
-                head: AtomicU32::new(0),
-                tail: AtomicU32::new(0),
-                records: std::array::from_fn(|_| AtomicU64::new(0)),
                 counters: HotCounters::new(namespaces.len()),
             })
             .collect();
@@ -357,6 +345,7 @@ where
                 .collect(),
             shard_mask: shards as u64 - 1,
             hasher: foldhash::fast::RandomState::default(),
+            refs: parts.policy.refs(),
             policy: Mutex::new(parts.policy),
             stripes,
             exclusive,
@@ -434,7 +423,6 @@ where
         match self.inner.lookup(self.ns, key) {
             Some(found) => {
                 stripe.counters.hit(ns, found.cost, mine);
-                self.inner.record_hit(stripe, found.node, found.hash);
                 if found.stale {
                     stripe.counters.stale(ns, mine);
                 }
@@ -1097,11 +1085,12 @@ where
             self.reclaim(hash, node, cause);
             return None;
         }
+        // Under the shard's read lock the slot's node cannot be freed and
+        // reused, so the hit lands on this entry's counter.
+        self.refs.touch(slot.node);
         let found = Found {
             value: slot.value.clone(),
             cost: slot.cost,
-            node: slot.node,
-            hash,
             stale,
             refresh,
         };
@@ -1165,49 +1154,6 @@ where
             (current / 2).max(min)
         };
         (Some(next), cost)
-    }
-
-    /// Buffers a hit for the policy; replays the stripe's ring when it holds
-    /// a full batch and the policy is free.
-    #[inline]
-    fn record_hit(&self, stripe: &Stripe, node: u32, hash: u64) {
-        let head = stripe.head.load(Relaxed);
-        #[allow(clippy::cast_possible_truncation)] // the low 32 bits identify the entry well enough
-        let record = (u64::from(node) << 32) | u64::from(hash as u32);
-        stripe.records[head as usize % BUFFER_LEN].store(record, Relaxed);
-        let head = head.wrapping_add(1);
-        stripe.head.store(head, Relaxed);
-        if head.wrapping_sub(stripe.tail.load(Relaxed)) as usize >= BUFFER_LEN
-            && let Ok(mut policy) = self.policy.try_lock()
-        {
-            Self::drain_stripe(&mut policy, stripe);
-        }
-    }
-
-    /// Replays one stripe's pending records (the caller holds the policy).
-    fn drain_stripe(policy: &mut Policy, stripe: &Stripe) {
-        let head = stripe.head.load(Relaxed);
-        let pending = head.wrapping_sub(stripe.tail.load(Relaxed));
-        if pending == 0 {
-            return;
-        }
-        #[allow(clippy::cast_possible_truncation)] // BUFFER_LEN is small
-        let n = pending.min(BUFFER_LEN as u32);
-        let mut i = head.wrapping_sub(n);
-        while i != head {
-            let record = stripe.records[i as usize % BUFFER_LEN].load(Relaxed);
-            #[allow(clippy::cast_possible_truncation)]
-            policy.on_hit((record >> 32) as u32, u64::from(record as u32));
-            i = i.wrapping_add(1);
-        }
-        stripe.tail.store(head, Relaxed);
-    }
-
-    /// Replays every read buffer into the policy (the caller holds it).
-    fn drain(&self, policy: &mut Policy) {
-        for stripe in self.stripes.iter() {
-            Self::drain_stripe(policy, stripe);
-        }
     }
 
     /// Removes the slot for `(hash, node)` if the policy lock is free.
@@ -1308,7 +1254,9 @@ where
         let hash = self.hash(ns, &key);
         let (expires_at, aux) = self.deadlines(&namespace.settings, ttl);
         let mut policy = lock(&self.policy);
-        self.drain(&mut policy);
+        if policy.wants_hits() {
+            policy.report_hits(self.stripes.iter().map(|s| s.counters.hits()).sum());
+        }
         let generation = namespace.generation.load(Relaxed);
         let mut replaced = None;
         {
@@ -1376,7 +1324,6 @@ where
     {
         let hash = self.hash(ns, key);
         let mut policy = lock(&self.policy);
-        self.drain(&mut policy);
         let node = {
             let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
             shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?.node
@@ -1406,7 +1353,6 @@ where
 
     fn clear(&self) {
         let mut policy = lock(&self.policy);
-        self.drain(&mut policy);
         for shard in &self.shards {
             let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
             for slot in shard.drain() {
@@ -1421,7 +1367,6 @@ where
 
     fn purge(&self) {
         let mut policy = lock(&self.policy);
-        self.drain(&mut policy);
         let now = self.now();
         for shard in &self.shards {
             let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
@@ -1583,7 +1528,7 @@ mod tests {
         }
         let inner = &cache.inner;
         let mut policy = lock(&inner.policy);
-        inner.drain(&mut policy);
+        policy.sync_refs();
         // One count for the insert, ten for the hits (a count-min sketch
         // may overestimate by a collision with the other key, never under).
         assert!((11..=12).contains(&policy.frequency(inner.hash(0, &1u64))));

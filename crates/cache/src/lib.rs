@@ -137,6 +137,7 @@ mod flight;
 #[cfg(feature = "redis")]
 mod l2;
 mod policy;
+mod refs;
 mod sketch;
 mod stats;
 mod weigh;

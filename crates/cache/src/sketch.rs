@@ -79,8 +79,28 @@ impl FrequencySketch {
         min
     }
 
+    /// Whether the next counted access halves every counter.
+    pub(crate) fn resets_next(&self) -> bool {
+        self.additions + 1 >= self.sample_size
+    }
+
     /// Counts one access to `hash`.
     pub(crate) fn increment(&mut self, hash: u64) {
+        if self.add(hash) {
+            self.additions += 1;
+            if self.additions >= self.sample_size {
+                self.reset();
+            }
+        }
+    }
+
+    /// Counts one access to `hash` without counting towards the next
+    /// halving (for accesses that happened before it; see policy.rs).
+    pub(crate) fn increment_late(&mut self, hash: u64) {
+        self.add(hash);
+    }
+
+    fn add(&mut self, hash: u64) -> bool {
         let mut added = false;
         for (i, shift) in self.slots(hash) {
             if (self.table[i] >> shift) & 15 < 15 {
@@ -88,12 +108,7 @@ impl FrequencySketch {
                 added = true;
             }
         }
-        if added {
-            self.additions += 1;
-            if self.additions >= self.sample_size {
-                self.reset();
-            }
-        }
+        added
     }
 
     /// Halves every counter.

@@ -57,6 +57,11 @@ impl HotCounters {
         self.add(ns * HOT + 3, 1, owned);
     }
 
+    /// Hits in every namespace of this stripe.
+    pub(crate) fn hits(&self) -> u64 {
+        self.cells.iter().step_by(HOT).map(|c| c.load(Relaxed)).sum()
+    }
+
     fn add_to(&self, ns: usize, s: &mut CacheStats) {
         s.hits += self.cells[ns * HOT].load(Relaxed);
         s.misses += self.cells[ns * HOT + 1].load(Relaxed);
