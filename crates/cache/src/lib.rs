@@ -77,10 +77,11 @@
 //! for reading. The policy is one W-TinyLFU for the whole cache — a 4-bit
 //! count-min sketch for frequencies, an LRU window, a segmented main space,
 //! and a hill climber that resizes the window — behind one mutex that reads
-//! never wait for: a hit records itself in its thread's own stripe (exact
-//! counters and a lossy ring of policy records, written with plain stores)
-//! that is replayed into the policy in batches, so the shard's read lock is
-//! the only read-modify-write on a hit. Because the policy is global, not
+//! never wait for: a hit bumps the entry's one-byte reference counter (a
+//! relaxed load and store, nothing once saturated) that the policy replays
+//! into its sketch when it next looks at the entry, and counts itself in its
+//! thread's own stripe with plain stores, so the shard's read lock is the
+//! only read-modify-write on a hit. Because the policy is global, not
 //! per shard, small caches keep their full hit ratio. Time comes from an
 //! injectable [`brisk_core::Clock`] and is read only for entries that can
 //! expire. `docs/cache.md` has the details and `docs/benchmarks.md` the
