@@ -1,0 +1,682 @@
+//! `brisk-load ws`: idle connections and broadcast latency against a
+//! brisk-ws-hub server (protocol v1, see docs/ws-hub.md).
+//
+// One process may hold at most 20,000 open files here, so a run is capped
+// at 18,000 connections. Loopback has one destination address, and each
+// (source, destination) pair has ~28k ephemeral ports, so connections are
+// spread over the source addresses 127.0.0.2, 127.0.0.3, ... (10,000 each
+// by default). Each client connection keeps a 4 KiB read buffer instead of
+// tungstenite's 128 KiB, so 15,000 of them fit in the load process.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::engine::{histogram, micros};
+use crate::report::{Percentiles, Summary, Verdict, WindowReport, WsReport};
+use crate::{LoadError, Report, Sla, StopSignal, Target};
+
+/// The most connections one run opens (a process may hold 20,000 files).
+pub const MAX_CONNECTIONS: usize = 18_000;
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// A configured WebSocket run against a brisk-ws-hub endpoint.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use brisk_load::{Target, WsRun};
+///
+/// # async fn demo() -> Result<(), brisk_load::LoadError> {
+/// let run = WsRun::new(Target::parse("ws://127.0.0.1:9001/ws", false)?).connections(1_000);
+/// let report = run.broadcast(10, Duration::from_secs(1), Duration::from_secs(3)).await?;
+/// println!("{}", report.to_table());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct WsRun {
+    target: Target,
+    connections: usize,
+    per_source: usize,
+    topic: String,
+    stats_path: Option<String>,
+    settle: Duration,
+    connect_timeout: Duration,
+    sla: Sla,
+    stop: StopSignal,
+}
+
+#[derive(Deserialize)]
+struct Incoming {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Option<Payload>,
+    #[serde(default)]
+    count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    seq: Option<u32>,
+    t_us: Option<u64>,
+}
+
+#[derive(Default)]
+struct ConnResult {
+    /// (seq, latency µs) of every delivery.
+    deliveries: Vec<(u32, u64)>,
+    missed: u64,
+    /// Whether the hub confirmed the subscription.
+    subscribed: bool,
+}
+
+impl WsRun {
+    /// A run against `target` (`ws://127.0.0.1:PORT/ws`).
+    #[must_use]
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            connections: 1_000,
+            per_source: 10_000,
+            topic: "bench".to_owned(),
+            stats_path: Some("/stats".to_owned()),
+            settle: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(10),
+            sla: Sla {
+                p99_ms: 50.0,
+                max_error_rate: 0.0,
+            },
+            stop: StopSignal::new(),
+        }
+    }
+
+    /// The number of connections. Default 1,000; at most 18,000.
+    #[must_use]
+    pub fn connections(mut self, n: usize) -> Self {
+        self.connections = n;
+        self
+    }
+
+    /// Connections per loopback source address (127.0.0.2, .3, ...).
+    /// Default 10,000.
+    #[must_use]
+    pub fn per_source(mut self, n: usize) -> Self {
+        self.per_source = n;
+        self
+    }
+
+    /// The topic to subscribe and publish to. Default `bench`.
+    #[must_use]
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.topic = topic.into();
+        self
+    }
+
+    /// The server's stats path for RSS (JSON with `rss_bytes`, as the
+    /// `ws_hub` example serves, or Prometheus text with
+    /// `process_resident_memory_bytes`); `None` to skip. Default `/stats`.
+    #[must_use]
+    pub fn stats_path(mut self, path: Option<String>) -> Self {
+        self.stats_path = path;
+        self
+    }
+
+    /// How long to wait after opening before reading the idle RSS.
+    /// Default 3 s.
+    #[must_use]
+    pub fn settle(mut self, d: Duration) -> Self {
+        self.settle = d;
+        self
+    }
+
+    /// The SLA for delivery latency and loss. Default p99 ≤ 50 ms, no loss.
+    #[must_use]
+    pub fn sla(mut self, sla: Sla) -> Self {
+        self.sla = sla;
+        self
+    }
+
+    /// A signal that stops the run early (Ctrl-C).
+    #[must_use]
+    pub fn stop_signal(mut self, stop: StopSignal) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    fn validate(&self) -> Result<(), LoadError> {
+        if !(1..=MAX_CONNECTIONS).contains(&self.connections) {
+            return Err(LoadError::setting(
+                "--connections",
+                format!(
+                    "must be 1 to {MAX_CONNECTIONS} (a process may hold at most 20,000 open files), got {}",
+                    self.connections
+                ),
+            ));
+        }
+        if !(1..=30_000).contains(&self.per_source) {
+            return Err(LoadError::setting("--per-source", "must be 1 to 30,000"));
+        }
+        if (self.connections + 1).div_ceil(self.per_source) > 250 {
+            return Err(LoadError::setting(
+                "--per-source",
+                "too small: more than 250 source addresses",
+            ));
+        }
+        raise_file_limit(self.connections + 512);
+        Ok(())
+    }
+
+    async fn read_rss(&self) -> (Option<f64>, Option<serde_json::Value>) {
+        let Some(path) = &self.stats_path else {
+            return (None, None);
+        };
+        let Ok((200, body)) = crate::client::get(self.target.addr(), self.target.authority(), path).await
+        else {
+            return (None, None);
+        };
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+            return (v.get("rss_bytes").and_then(serde_json::Value::as_f64), Some(v));
+        }
+        (
+            crate::metrics::prometheus_value(
+                &String::from_utf8_lossy(&body),
+                "process_resident_memory_bytes",
+            ),
+            None,
+        )
+    }
+
+    /// Opens the connections; returns them, the count that failed, and the
+    /// first failure's reason.
+    async fn open_all(&self) -> (Vec<Ws>, u64, Option<String>) {
+        let source_base = self.source_base();
+        let mut open = Vec::with_capacity(self.connections);
+        let mut failed = 0;
+        let mut first_error = None;
+        let batch = 200;
+        let mut start = 0;
+        while start < self.connections && !self.stop.is_stopped() {
+            let end = (start + batch).min(self.connections);
+            let results = futures_util::future::join_all(
+                (start..end).map(|i| tokio::time::timeout(self.connect_timeout, self.open(i, source_base))),
+            )
+            .await;
+            for r in results {
+                match r {
+                    Ok(Ok(ws)) => open.push(ws),
+                    Ok(Err(e)) => {
+                        failed += 1;
+                        first_error.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        failed += 1;
+                        first_error.get_or_insert_with(|| "timed out".to_owned());
+                    }
+                }
+            }
+            start = end;
+        }
+        (open, failed, first_error)
+    }
+
+    /// The first source address's last octet for this run: 2 onward, at a
+    /// random offset, so that back-to-back runs do not reuse the ports the
+    /// previous run left in `TIME_WAIT` (~28k per source address).
+    fn source_base(&self) -> usize {
+        let blocks = (self.connections + 1).div_ceil(self.per_source);
+        2 + fastrand::usize(0..=252usize.saturating_sub(blocks))
+    }
+
+    async fn open(&self, i: usize, source_base: usize) -> Result<Ws, String> {
+        let addr = self.target.addr();
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(|e| e.to_string())?;
+        // Back-to-back runs leave tens of thousands of client ports in
+        // TIME_WAIT; SO_REUSEADDR lets bind() take them again (Linux reuses
+        // TIME_WAIT tuples on loopback, tcp_tw_reuse's default).
+        socket.set_reuseaddr(true).map_err(|e| e.to_string())?;
+        if let IpAddr::V4(ip) = addr.ip()
+            && ip.is_loopback()
+        {
+            let n =
+                u8::try_from(source_base + i / self.per_source).map_err(|_| "too many source addresses")?;
+            socket
+                .bind(SocketAddr::new(Ipv4Addr::new(127, 0, 0, n).into(), 0))
+                .map_err(|e| e.to_string())?;
+        }
+        let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let url = format!("ws://{}{}", self.target.authority(), self.target.base_path());
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(ws)
+    }
+
+    fn base_report(&self, mode: &str) -> Report {
+        Report {
+            kind: "ws".to_owned(),
+            scenario: mode.to_owned(),
+            target: self.target.as_str().to_owned(),
+            sla: self.sla,
+            ..Report::default()
+        }
+    }
+
+    /// `idle`: opens the connections, waits `settle`, and reports the
+    /// server's RSS growth per connection (from the stats path).
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Setting`] for out-of-range settings.
+    pub async fn idle(&self) -> Result<Report, LoadError> {
+        self.validate()?;
+        let started = Instant::now();
+        let (rss_before, _) = self.read_rss().await;
+        let (conns, failed, first_error) = self.open_all().await;
+        let local = StopSignal::new();
+        let opened = conns.len() as u64;
+        let tasks: Vec<_> = conns
+            .into_iter()
+            .map(|ws| {
+                tokio::spawn(pump(
+                    ws,
+                    None,
+                    Arc::new(AtomicU64::new(0)),
+                    Instant::now(),
+                    local.clone(),
+                ))
+            })
+            .collect();
+        tokio::select! {
+            () = tokio::time::sleep(self.settle) => {}
+            () = self.stop.stopped() => {}
+        }
+        let (rss_after, stats) = self.read_rss().await;
+        local.stop();
+        for t in tasks {
+            let _ = t.await;
+        }
+        let mut report = self.base_report("idle");
+        if let Some(e) = first_error {
+            report
+                .notes
+                .push(format!("{failed} connections failed to open; the first: {e}"));
+        }
+        report.partial = self.stop.is_stopped();
+        if report.partial {
+            report
+                .notes
+                .push("stopped early (Ctrl-C or --max-time): a partial report".to_owned());
+        }
+        report.summary.duration_s = started.elapsed().as_secs_f64();
+        report.summary.planned = self.connections as u64;
+        report.summary.completed = opened;
+        report.summary.ok = opened;
+        report.summary.errors = failed;
+        report.summary.error_rate = ratio(failed, self.connections as u64);
+        report.verdict = if failed == 0 && !report.partial {
+            Verdict {
+                pass: true,
+                reasons: Vec::new(),
+            }
+        } else {
+            Verdict {
+                pass: false,
+                reasons: vec![format!("{failed} connections failed to open")],
+            }
+        };
+        if rss_before.is_none() {
+            report
+                .notes
+                .push("no server RSS: the stats path is absent or has no rss_bytes".to_owned());
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let growth = match (rss_before, rss_after) {
+            (Some(b), Some(a)) if opened > 0 => Some((a - b) / opened as f64),
+            _ => None,
+        };
+        report.ws = Some(WsReport {
+            mode: "idle".to_owned(),
+            connections: self.connections as u64,
+            opened,
+            failed,
+            rss_before_bytes: rss_before,
+            rss_after_bytes: rss_after,
+            rss_growth_per_connection_bytes: growth,
+            server_stats: stats,
+            ..WsReport::default()
+        });
+        Ok(report)
+    }
+
+    /// `broadcast`: subscribes every connection to the topic, publishes
+    /// `messages` messages `interval` apart from one more connection (each
+    /// with a sequence number and its send time), waits `drain`, and reports
+    /// delivery latency percentiles, loss and duplicates.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Setting`] for out-of-range settings.
+    pub async fn broadcast(
+        &self,
+        messages: u32,
+        interval: Duration,
+        drain: Duration,
+    ) -> Result<Report, LoadError> {
+        self.validate()?;
+        if !(1..=100_000).contains(&messages) {
+            return Err(LoadError::setting("--messages", "must be 1 to 100,000"));
+        }
+        if interval < Duration::from_millis(50) {
+            return Err(LoadError::setting(
+                "--interval",
+                "must be at least 50 ms (the hub's default inbound limit is 20 messages/s per connection)",
+            ));
+        }
+        let base = Instant::now();
+        let mut notes = Vec::new();
+        let (conns, mut failed, first_error) = self.open_all().await;
+        if let Some(e) = first_error {
+            notes.push(format!("{failed} connections failed to open; the first: {e}"));
+        }
+        let local = StopSignal::new();
+        let subscribed = Arc::new(AtomicU64::new(0));
+        let tasks: Vec<_> = conns
+            .into_iter()
+            .map(|ws| {
+                tokio::spawn(pump(
+                    ws,
+                    Some(self.topic.clone()),
+                    Arc::clone(&subscribed),
+                    base,
+                    local.clone(),
+                ))
+            })
+            .collect();
+        let want = tasks.len() as u64;
+        let wait_until = Instant::now() + Duration::from_secs(30);
+        while subscribed.load(Ordering::Relaxed) < want
+            && Instant::now() < wait_until
+            && !self.stop.is_stopped()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let subs = subscribed.load(Ordering::Relaxed);
+        failed += want - subs;
+        let mut published = 0u32;
+        let publish_start = base.elapsed();
+        match self.open(self.connections, self.source_base()).await {
+            Ok(mut publisher) => {
+                let mut tick = tokio::time::interval(interval);
+                while published < messages && !self.stop.is_stopped() {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let t_us = micros(base.elapsed());
+                            let msg = serde_json::json!({
+                                "v": 1, "type": "publish", "topic": self.topic,
+                                "data": {"seq": published, "t_us": t_us},
+                            });
+                            if publisher.send(Message::text(msg.to_string())).await.is_err() {
+                                break;
+                            }
+                            published += 1;
+                        }
+                        m = publisher.next() => if m.is_none() { break },
+                        () = self.stop.stopped() => break,
+                    }
+                }
+                let end = Instant::now() + drain;
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(end.into()) => break,
+                        m = publisher.next() => if m.is_none() { tokio::time::sleep_until(end.into()).await; break },
+                        () = self.stop.stopped() => break,
+                    }
+                }
+                let _ = publisher.close(None).await;
+            }
+            Err(e) => {
+                failed += 1;
+                notes.push(format!("the publisher could not connect: {e}"));
+            }
+        }
+        local.stop();
+        let mut results = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            results.push(t.await.unwrap_or_default());
+        }
+        let (rss, stats) = self.read_rss().await;
+        let mut report = self.broadcast_report(
+            &results,
+            subs,
+            failed,
+            published,
+            interval,
+            base.elapsed() - publish_start,
+            rss,
+            stats,
+        );
+        report.notes.extend(notes);
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn broadcast_report(
+        &self,
+        results: &[ConnResult],
+        subs: u64,
+        failed: u64,
+        published: u32,
+        interval: Duration,
+        elapsed: Duration,
+        rss: Option<f64>,
+        stats: Option<serde_json::Value>,
+    ) -> Report {
+        let mut all = histogram(3);
+        let mut per_msg: Vec<Histogram<u64>> = (0..published).map(|_| histogram(2)).collect();
+        let mut delivered_per_msg = vec![0u64; published as usize];
+        let (mut delivered, mut lost, mut duplicated, mut missed) = (0u64, 0u64, 0u64, 0u64);
+        let mut seen = vec![false; published as usize];
+        // Connections that never subscribed are counted as failed, not as
+        // losing every message.
+        for r in results.iter().filter(|r| r.subscribed) {
+            seen.iter_mut().for_each(|s| *s = false);
+            let mut distinct = 0u64;
+            for &(seq, us) in &r.deliveries {
+                let Some(slot) = seen.get_mut(seq as usize) else {
+                    continue;
+                };
+                delivered += 1;
+                if *slot {
+                    duplicated += 1;
+                    continue;
+                }
+                *slot = true;
+                distinct += 1;
+                all.saturating_record(us.max(1));
+                per_msg[seq as usize].saturating_record(us.max(1));
+                delivered_per_msg[seq as usize] += 1;
+            }
+            lost += u64::from(published) - distinct;
+            missed += r.missed;
+        }
+        let mut report = self.base_report("broadcast");
+        report.partial = self.stop.is_stopped();
+        if report.partial {
+            report
+                .notes
+                .push("stopped early (Ctrl-C or --max-time): a partial report".to_owned());
+        }
+        let latency = Percentiles::of(&all);
+        let planned = subs * u64::from(published);
+        let error_rate = ratio(lost, planned);
+        let duration_s = elapsed.as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let throughput = if duration_s > 0.0 {
+            delivered as f64 / duration_s
+        } else {
+            0.0
+        };
+        report.summary = Summary {
+            planned,
+            completed: delivered,
+            ok: delivered - duplicated,
+            errors: lost,
+            error_rate,
+            duration_s,
+            throughput_rps: throughput,
+            latency_ms: latency,
+            service_ms: latency,
+            statuses: [
+                ("delivered", delivered),
+                ("lost", lost),
+                ("duplicated", duplicated),
+                ("missed", missed),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            by_request: std::collections::BTreeMap::new(),
+        };
+        report.verdict = Verdict::check(&self.sla, latency.p99, error_rate, delivered);
+        if duplicated > 0 {
+            report.verdict.pass = false;
+            report
+                .verdict
+                .reasons
+                .push(format!("{duplicated} duplicated deliveries"));
+        }
+        if failed > 0 {
+            report
+                .notes
+                .push(format!("{failed} connections failed to open or subscribe"));
+        }
+        report.window_s = interval.as_secs_f64();
+        report.windows = per_msg
+            .iter()
+            .zip(&delivered_per_msg)
+            .enumerate()
+            .map(|(i, (h, &n))| {
+                let p = Percentiles::of(h);
+                let some = !h.is_empty();
+                #[allow(clippy::cast_precision_loss)]
+                WindowReport {
+                    t_s: i as f64 * interval.as_secs_f64(),
+                    target_rps: subs as f64 / interval.as_secs_f64(),
+                    completed_rps: n as f64 / interval.as_secs_f64(),
+                    errors: subs - n,
+                    p50_ms: some.then_some(p.p50),
+                    p99_ms: some.then_some(p.p99),
+                    max_ms: some.then_some(p.max),
+                }
+            })
+            .collect();
+        report.ws = Some(WsReport {
+            mode: "broadcast".to_owned(),
+            connections: self.connections as u64,
+            opened: subs,
+            failed,
+            messages: u64::from(published),
+            delivered,
+            lost,
+            duplicated,
+            missed,
+            rss_after_bytes: rss,
+            server_stats: stats,
+            ..WsReport::default()
+        });
+        report
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Reads one connection until `stop`: subscribes first when given a topic,
+/// answers pings (tungstenite does on read), and records deliveries.
+async fn pump(
+    mut ws: Ws,
+    topic: Option<String>,
+    subscribed: Arc<AtomicU64>,
+    base: Instant,
+    stop: StopSignal,
+) -> ConnResult {
+    let mut out = ConnResult::default();
+    if let Some(topic) = &topic {
+        let sub = serde_json::json!({"v": 1, "type": "subscribe", "topic": topic});
+        if ws.send(Message::text(sub.to_string())).await.is_err() {
+            return out;
+        }
+    }
+    loop {
+        let msg = tokio::select! {
+            m = ws.next() => m,
+            () = stop.stopped() => break,
+        };
+        let Some(Ok(msg)) = msg else { break };
+        let Message::Text(text) = msg else { continue };
+        if topic.is_none() {
+            continue;
+        }
+        let now = micros(base.elapsed());
+        let Ok(m) = serde_json::from_str::<Incoming>(text.as_str()) else {
+            continue;
+        };
+        match m.kind.as_str() {
+            "message" => {
+                if let Some(Payload {
+                    seq: Some(seq),
+                    t_us: Some(t),
+                }) = m.data
+                {
+                    out.deliveries.push((seq, now.saturating_sub(t)));
+                }
+            }
+            "subscribed" => {
+                subscribed.fetch_add(1, Ordering::Relaxed);
+                out.subscribed = true;
+            }
+            "missed" => out.missed += m.count.unwrap_or(0),
+            _ => {}
+        }
+    }
+    let _ = ws.close(None).await;
+    out
+}
+
+/// Raises the soft open-files limit toward `want` (up to the hard limit).
+fn raise_file_limit(want: usize) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    let want = want as u64;
+    if lim.current.is_some_and(|c| c < want) {
+        let new = lim.maximum.map_or(want, |m| m.min(want));
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(new),
+                maximum: lim.maximum,
+            },
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! brisk-load's behaviour through its public API and its binary, against
+//! local axum servers on 127.0.0.1 with known latency and capacity.
+
+mod cli;
+mod mix;
+mod scenarios;
+mod server;
+mod target;
+mod ws;
