@@ -1,0 +1,365 @@
+//! Generation: brisk-generator's local model behind brisk-pipeline.
+//
+// One pipeline carries two kinds of job: `Generate` at High priority (the
+// API) and `Train` at Background priority (each ingested batch updates the
+// model). Background work is shed first under overload, so training never
+// delays an answer; the queue depths per priority show on the dashboard.
+// The model sits behind an `RwLock`: generation reads it, training takes
+// the write lock for the few milliseconds a batch takes.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use brisk_core::{Post, Priority};
+use brisk_generator::{GenerateOptions, Generator, GeneratorError};
+use brisk_pattern_matcher::HookKind;
+use brisk_pipeline::{BatchResult, Classify, Endpoint, Handler, Job, Pipeline, PipelineError};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+
+/// Most posts one request may ask for.
+pub(crate) const MAX_N: usize = 10;
+
+/// A generation request, validated.
+#[derive(Clone, Debug)]
+pub(crate) struct GenerateRequest {
+    pub(crate) topic: Option<String>,
+    pub(crate) n: usize,
+    pub(crate) hook: Option<HookKind>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) max_chars: usize,
+}
+
+impl GenerateRequest {
+    /// The cache key of this request's answer under model `version`.
+    pub(crate) fn cache_key(&self, version: u64) -> brisk_core::ContentHash {
+        let hook = self.hook.map(|h| format!("{h:?}")).unwrap_or_default();
+        brisk_core::ContentHash::of_parts(&[
+            &version.to_le_bytes()[..],
+            self.topic.as_deref().unwrap_or("").as_bytes(),
+            &(self.n as u64).to_le_bytes(),
+            hook.as_bytes(),
+            &self.seed.unwrap_or(0).to_le_bytes(),
+            &(self.max_chars as u64).to_le_bytes(),
+        ])
+    }
+}
+
+/// What the pipeline runs.
+#[derive(Debug)]
+pub(crate) enum GenJob {
+    Generate(GenerateRequest),
+    Train(Arc<Vec<Post>>),
+}
+
+/// One generated post, as answered and published.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct GeneratedPost {
+    text: String,
+    confidence: f64,
+    fluency: f64,
+    novelty: f64,
+    structure_fit: f64,
+    attempts: usize,
+}
+
+/// What a job gives back.
+#[derive(Clone, Debug)]
+pub(crate) enum GenOutput {
+    Posts(Arc<Vec<GeneratedPost>>),
+    Trained(usize),
+}
+
+/// A generation error, cheap to clone for every waiter.
+#[derive(Clone, Debug)]
+pub(crate) struct GenError {
+    status: http::StatusCode,
+    code: &'static str,
+    message: Arc<str>,
+}
+
+impl fmt::Display for GenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Classify for GenError {
+    fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+impl From<GeneratorError> for GenError {
+    fn from(e: GeneratorError) -> Self {
+        let (status, code) = match &e {
+            GeneratorError::EmptyCorpus | GeneratorError::CorpusTooSmall { .. } => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, "model_not_ready")
+            }
+            GeneratorError::ImpossibleConstraint { .. } | GeneratorError::InvalidInput { .. } => {
+                (http::StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            }
+            GeneratorError::NoNovelOutput { .. } => {
+                (http::StatusCode::UNPROCESSABLE_ENTITY, "no_novel_output")
+            }
+            _ => (http::StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self {
+            status,
+            code,
+            message: e.to_string().into(),
+        }
+    }
+}
+
+/// The local model and its version (one more per trained batch).
+#[derive(Debug)]
+pub(crate) struct Model {
+    generator: RwLock<Generator>,
+    version: AtomicU64,
+}
+
+impl Model {
+    pub(crate) fn new(generator: Generator) -> Self {
+        Self {
+            generator: RwLock::new(generator),
+            version: AtomicU64::new(1),
+        }
+    }
+
+    /// Posts trained, tokens, vocabulary and version.
+    pub(crate) fn describe(&self) -> Value {
+        let g = self.generator.read().unwrap_or_else(PoisonError::into_inner);
+        json!({
+            "backend": "local",
+            "version": self.version.load(Ordering::Relaxed),
+            "posts": g.posts(),
+            "tokens": g.tokens(),
+            "vocabulary": g.vocabulary_len(),
+            "heap_bytes": g.heap_bytes(),
+        })
+    }
+
+    /// Swaps in a model trained afresh.
+    pub(crate) fn replace(&self, generator: Generator) {
+        *self.generator.write().unwrap_or_else(PoisonError::into_inner) = generator;
+        self.version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Ordering::Relaxed)
+    }
+
+    fn generate(&self, r: &GenerateRequest) -> Result<Vec<GeneratedPost>, GenError> {
+        let mut opts = GenerateOptions::new().max_chars(r.max_chars);
+        if let Some(topic) = &r.topic {
+            opts = opts.topic(topic.clone());
+        }
+        if let Some(hook) = r.hook {
+            opts = opts.hook(hook);
+        }
+        if let Some(seed) = r.seed {
+            opts = opts.seed(seed);
+        }
+        let g = self.generator.read().unwrap_or_else(PoisonError::into_inner);
+        let out = g.generate_many(r.n, &opts)?;
+        Ok(out
+            .into_iter()
+            .map(|p| GeneratedPost {
+                text: p.text,
+                confidence: p.confidence.score,
+                fluency: p.confidence.fluency,
+                novelty: p.confidence.novelty,
+                structure_fit: p.confidence.structure_fit,
+                attempts: p.attempts,
+            })
+            .collect())
+    }
+
+    pub(crate) fn train(&self, posts: &[Post]) -> Result<usize, GenError> {
+        let mut g = self.generator.write().unwrap_or_else(PoisonError::into_inner);
+        let n = g.train(posts.iter())?;
+        self.version.fetch_add(1, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The pipeline's handler.
+#[derive(Debug)]
+pub(crate) struct GenHandler {
+    model: Arc<Model>,
+}
+
+impl Handler for GenHandler {
+    type Request = GenJob;
+    type Response = GenOutput;
+    type Error = GenError;
+
+    async fn call(&self, _endpoint: &Endpoint, batch: &[GenJob]) -> BatchResult<GenOutput, GenError> {
+        Ok(batch
+            .iter()
+            .map(|job| match job {
+                GenJob::Generate(r) => self.model.generate(r).map(|p| GenOutput::Posts(Arc::new(p))),
+                GenJob::Train(posts) => self.model.train(posts).map(GenOutput::Trained),
+            })
+            .collect())
+    }
+
+    fn batch_key(&self, request: &GenJob) -> u64 {
+        match request {
+            GenJob::Generate(_) => 0,
+            GenJob::Train(_) => 1,
+        }
+    }
+}
+
+/// The generation pipeline.
+pub(crate) type GenPipeline = Pipeline<GenHandler>;
+
+/// A pipeline over `model`: 1 to 4 workers, small batches, a short linger
+/// (a generation takes well under a millisecond).
+pub(crate) fn pipeline(model: Arc<Model>) -> Result<GenPipeline, brisk_core::ConfigError> {
+    Pipeline::builder(GenHandler { model })
+        .name("generate")
+        .capacity(1_024)
+        .min_workers(1)
+        .max_workers(4)
+        .max_batch_size(8)
+        .max_batch_wait(Duration::from_micros(200))
+        .build()
+}
+
+/// Trains a model on `posts` (the corpus in the database at startup).
+pub(crate) fn initial_model(posts: &[Post]) -> Result<Generator, GeneratorError> {
+    let mut g = Generator::builder().build()?;
+    if !posts.is_empty() {
+        g.train(posts.iter())?;
+    }
+    Ok(g)
+}
+
+/// Generates through the pipeline at High priority.
+pub(crate) async fn run(
+    pipeline: &GenPipeline,
+    request: GenerateRequest,
+) -> Result<Arc<Vec<GeneratedPost>>, ApiError> {
+    let job = Job::new(GenJob::Generate(request))
+        .priority(Priority::High)
+        .timeout(Duration::from_secs(5));
+    match pipeline.call(job).await {
+        Ok(GenOutput::Posts(posts)) => Ok(posts),
+        Ok(GenOutput::Trained(_)) => Err(ApiError::internal(
+            "generation",
+            &"a training answer to a generate job",
+        )),
+        Err(PipelineError::Upstream { error, .. }) => {
+            Err(ApiError::new(error.status, error.code, error.message.to_string()))
+        }
+        Err(e @ (PipelineError::Shed { .. } | PipelineError::Shutdown)) => {
+            Err(ApiError::unavailable(format!("generation is overloaded: {e}"), 1))
+        }
+        Err(e) => Err(ApiError::unavailable(format!("generation failed: {e}"), 1)),
+    }
+}
+
+/// Queues a background training job for newly ingested posts (shed first
+/// under load: the model then simply misses those posts until restart).
+pub(crate) fn train_later(pipeline: &GenPipeline, posts: Arc<Vec<Post>>) {
+    let job = Job::new(GenJob::Train(posts)).priority(Priority::Background);
+    match pipeline.try_submit(job) {
+        // A dropped ticket cancels its queued job: a task holds it until the job has run.
+        Ok(ticket) => {
+            tokio::spawn(async move {
+                match ticket.await {
+                    Ok(GenOutput::Trained(n)) => tracing::debug!(posts = n, "generator model updated"),
+                    Ok(GenOutput::Posts(_)) => {}
+                    Err(e) => tracing::debug!(error = %e, "background training did not run"),
+                }
+            });
+        }
+        Err(e) => tracing::debug!(error = %e, "background training shed"),
+    }
+}
+
+/// Parses `{topic?, n?, hook?, seed?, max_chars?}`.
+pub(crate) fn parse_request(body: &Value) -> Result<GenerateRequest, ApiError> {
+    const FIELDS: &[&str] = &["topic", "n", "hook", "seed", "max_chars"];
+    let Value::Object(obj) = body else {
+        return Err(ApiError::invalid(
+            "body",
+            "must be an object: {topic?, n?, hook?, seed?, max_chars?}",
+        ));
+    };
+    if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid(
+            unknown,
+            format!("is not a field (expected one of {})", FIELDS.join(", ")),
+        ));
+    }
+    let topic = match obj.get("topic") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) if t.trim().is_empty() => None,
+        Some(Value::String(t)) if t.chars().count() <= 100 => Some(t.trim().to_owned()),
+        Some(Value::String(_)) => return Err(ApiError::invalid("topic", "is over 100 characters")),
+        Some(_) => return Err(ApiError::invalid("topic", "must be a string")),
+    };
+    let n = match obj.get("n") {
+        None | Some(Value::Null) => 1,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=MAX_N as u64).contains(&n) => usize::try_from(n).unwrap_or(1),
+            _ => {
+                return Err(ApiError::invalid(
+                    "n",
+                    format!("must be a whole number from 1 to {MAX_N}"),
+                ));
+            }
+        },
+    };
+    let max_chars = match obj.get("max_chars") {
+        None | Some(Value::Null) => 280,
+        Some(v) => match v.as_u64() {
+            Some(m) if (20..=2_000).contains(&m) => usize::try_from(m).unwrap_or(280),
+            _ => {
+                return Err(ApiError::invalid(
+                    "max_chars",
+                    "must be a whole number from 20 to 2000",
+                ));
+            }
+        },
+    };
+    let seed = match obj.get("seed") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| ApiError::invalid("seed", "must be a whole number ≥ 0"))?,
+        ),
+    };
+    let hook = match obj.get("hook") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(h)) => Some(match h.as_str() {
+            "question" => HookKind::Question,
+            "number_or_list" => HookKind::NumberOrList,
+            "bold_claim" => HookKind::BoldClaim,
+            "quote" => HookKind::Quote,
+            "other" => HookKind::Other,
+            _ => {
+                return Err(ApiError::invalid(
+                    "hook",
+                    "must be one of question, number_or_list, bold_claim, quote, other",
+                ));
+            }
+        }),
+        Some(_) => return Err(ApiError::invalid("hook", "must be a string")),
+    };
+    Ok(GenerateRequest {
+        topic,
+        n,
+        hook,
+        seed,
+        max_chars,
+    })
+}
