@@ -6,8 +6,9 @@
 //! - `db_copy_1m`: 1,000,000 rows of 3 columns (`bigint`, `text` of ~25
 //!   bytes, `bigint`; an unlogged table, truncated before each iteration)
 //!   through the brisk batch writer (binary COPY, 50,000-row batches, each
-//!   its own transaction; one batch at a time, the default, and with
-//!   `parallel_batches(2)`), beside a bare `BinaryCopyInWriter` (one COPY,
+//!   its own transaction; the default, which overlaps the next batch's COPY
+//!   with the previous one but commits in write order, and
+//!   `parallel_batches(2)`, which commits in any order), beside a bare `BinaryCopyInWriter` (one COPY,
 //!   one transaction) and prepared multi-row `INSERT … VALUES` in
 //!   statements of 1,000 rows. Every function builds its rows inside the
 //!   timed loop. Targets: ≥ 1 M rows/s; ≤ 1.2 × `raw_copy`.

@@ -27,7 +27,8 @@
 //! ```
 //!
 //! Main types: [`HttpRun`] (the HTTP scenarios), [`WsRun`] (WebSocket),
-//! [`Mix`] (what each request is), [`Report`] (table, JSON, HTML).
+//! [`Mix`] (what each request is), [`Report`] (table, JSON, HTML), and
+//! [`run_suite`] (brisk's parts in-process beside the old system's figures).
 //!
 //! # Implementation notes
 //!
@@ -50,6 +51,7 @@ mod mix;
 mod report;
 mod scenario;
 mod schedule;
+mod suite;
 mod target;
 mod ws;
 
@@ -63,5 +65,6 @@ pub use report::{
 };
 pub use scenario::{BreakingPointSearch, HttpRun};
 pub use schedule::{Phase, Schedule};
+pub use suite::{Scale, SuiteLine, SuiteOptions, run_suite, suite_table};
 pub use target::{Target, is_loopback};
 pub use ws::{MAX_CONNECTIONS, WsRun};

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use brisk_load::{BreakingPointSearch, HttpRun, Mix, Report, Sla, StopSignal, Target, WsRun};
+use brisk_load::{
+    BreakingPointSearch, HttpRun, Mix, Report, Scale, Sla, StopSignal, SuiteOptions, Target, WsRun,
+};
 use clap::{Args, Parser, Subcommand};
 
 /// Open-loop load runs with SLA verdicts, over loopback.
@@ -29,6 +31,21 @@ enum Command {
     Ws {
         #[command(subcommand)]
         mode: WsMode,
+    },
+    /// brisk's own parts in-process, each beside the old system's figure.
+    Suite {
+        /// small (seconds), default (the old system's sizes) or large (also 100k posts).
+        #[arg(long, default_value = "default")]
+        scale: String,
+        /// The same as --scale small.
+        #[arg(long)]
+        quick: bool,
+        /// A PostgreSQL URL: the insert line also runs there.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -279,8 +296,37 @@ fn emit(report: &Report, output: &Output) -> anyhow::Result<ExitCode> {
     })
 }
 
+async fn suite(
+    scale: &str,
+    quick: bool,
+    database_url: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let scale = if quick { Scale::Small } else { Scale::parse(scale)? };
+    let options = SuiteOptions {
+        scale,
+        database_url: database_url.filter(|u| u.starts_with("postgres")),
+        ..SuiteOptions::default()
+    };
+    let lines = brisk_load::run_suite(&options).await?;
+    if json {
+        for l in &lines {
+            println!("{}", l.to_json());
+        }
+    } else {
+        print!("{}", brisk_load::suite_table(&lines));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run(cli: Cli, stop: StopSignal) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Suite {
+            scale,
+            quick,
+            database_url,
+            json,
+        } => suite(&scale, quick, database_url, json).await,
         Command::Http { scenario } => {
             let (report, output) = match &scenario {
                 HttpScenario::Load {

@@ -11,7 +11,8 @@ use crate::{StopSignal, Target};
 pub struct ServerSample {
     /// Seconds since the start of the run.
     pub t_s: f64,
-    /// `process_resident_memory_bytes`, if exposed.
+    /// `process_resident_memory_bytes` (or brisk-monitor's
+    /// `brisk_process_resident_memory_bytes`), if exposed.
     pub rss_bytes: Option<f64>,
     /// `process_cpu_seconds_total`, if exposed.
     pub cpu_seconds: Option<f64>,
@@ -35,6 +36,14 @@ pub fn prometheus_value(text: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// The RSS under the standard process-collector name, else under
+/// brisk-monitor's (`brisk_process_resident_memory_bytes`, as brisk-server
+/// exposes it).
+fn rss_bytes(text: &str) -> Option<f64> {
+    prometheus_value(text, "process_resident_memory_bytes")
+        .or_else(|| prometheus_value(text, "brisk_process_resident_memory_bytes"))
+}
+
 /// Samples `path` every `every` until `stop`; `None` when the server does
 /// not expose either metric (the trend is optional).
 pub(crate) async fn sample(
@@ -52,7 +61,7 @@ pub(crate) async fn sample(
         match read {
             Ok((200, body)) => {
                 let text = String::from_utf8_lossy(&body);
-                let rss_bytes = prometheus_value(&text, "process_resident_memory_bytes");
+                let rss_bytes = rss_bytes(&text);
                 let cpu_seconds = prometheus_value(&text, "process_cpu_seconds_total");
                 if rss_bytes.is_none() && cpu_seconds.is_none() {
                     return None;
@@ -81,7 +90,7 @@ pub(crate) async fn sample(
         let text = String::from_utf8_lossy(&body);
         samples.push(ServerSample {
             t_s: start.elapsed().as_secs_f64(),
-            rss_bytes: prometheus_value(&text, "process_resident_memory_bytes"),
+            rss_bytes: rss_bytes(&text),
             cpu_seconds: prometheus_value(&text, "process_cpu_seconds_total"),
         });
     }
@@ -90,7 +99,19 @@ pub(crate) async fn sample(
 
 #[cfg(test)]
 mod tests {
-    use super::prometheus_value;
+    use super::{prometheus_value, rss_bytes};
+
+    #[test]
+    fn reads_rss_under_either_name() {
+        assert_eq!(rss_bytes("process_resident_memory_bytes 10\n"), Some(10.0));
+        assert_eq!(
+            rss_bytes(
+                "# TYPE brisk_process_resident_memory_bytes gauge\nbrisk_process_resident_memory_bytes 2.5e7\n"
+            ),
+            Some(2.5e7)
+        );
+        assert_eq!(rss_bytes("brisk_process_cpu_percent 3\n"), None);
+    }
 
     #[test]
     fn reads_plain_and_labelled_samples() {

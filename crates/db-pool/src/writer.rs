@@ -21,6 +21,25 @@
 //   commit-then-acknowledge and retry rules, so parallelism changes only
 //   the order in which batches commit. A flush takes every permit, so it
 //   returns after every batch before it.
+// - With `parallel_batches(1)` on PostgreSQL (and a pool of at least two
+//   connections), batches overlap but still commit in order: two slots,
+//   and each batch holds a `CommitGate` on the batch before it. Batch k
+//   checks out its connection, runs BEGIN and its COPY (or statements) while
+//   batch k-1 is still committing, then waits at the gate before COMMIT
+//   until batch k-1 has finished (committed, or failed for good). Without
+//   this the pipeline drains between batches: nothing is encoded or sent
+//   while the server finishes the previous COPY and COMMIT.
+// - If batch k-1 fails an attempt (it will retry, or it has given up),
+//   batch k rolls its transaction back instead of committing, waits until
+//   k-1 has finished, and runs again with nothing left to wait for (that
+//   extra run is not counted as a retry). So k-1's retry never waits on
+//   locks held by k's open transaction (which waits on k-1: a deadlock the
+//   server cannot see), k never commits ahead of k-1, and a batch whose
+//   connection died during an outage is redone on a fresh one. A batch
+//   whose connection closed while it waited fails as "rolled back" (safe
+//   to retry), not as an unknown COMMIT outcome. Each batch is still
+//   acknowledged after its own commit and retried under the same rules.
+//   SQLite has one writer and no gate: its batches go one at a time.
 
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -30,7 +49,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use brisk_core::{Backoff, ConfigError, StatsReport, StatsSource};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use crate::histogram::{Histogram, LatencySummary};
 use crate::{BatchRow, Error, RetryClass, Table, WriteMode};
@@ -45,16 +64,103 @@ pub(crate) enum Sink {
 }
 
 impl Sink {
-    async fn write<R: BatchRow>(&self, rows: Vec<R>) -> (Vec<R>, Result<(), Error>) {
+    async fn write<R: BatchRow>(
+        &self,
+        rows: Vec<R>,
+        gate: Option<&mut CommitGate>,
+    ) -> (Vec<R>, Result<Attempt, Error>) {
         match self {
             #[cfg(feature = "postgres")]
             Sink::Postgres(s) => {
-                let result = s.write(&rows).await;
+                let result = s.write(&rows, gate).await;
                 (rows, result)
             }
             #[cfg(feature = "sqlite")]
-            Sink::Sqlite(s) => s.write(rows).await,
+            Sink::Sqlite(s) => {
+                // One writer: batches never overlap, so there is no gate.
+                debug_assert!(gate.is_none(), "SQLite batches do not overlap");
+                let (rows, result) = s.write(rows).await;
+                (rows, result.map(|()| Attempt::Committed))
+            }
         }
+    }
+
+    /// Whether a batch may run up to its COMMIT while the one before it
+    /// finishes (see the design notes): PostgreSQL with a pool of at least
+    /// two connections.
+    fn overlaps(&self) -> bool {
+        match self {
+            #[cfg(feature = "postgres")]
+            Sink::Postgres(s) => s.pool_size() >= 2,
+            #[cfg(feature = "sqlite")]
+            Sink::Sqlite(_) => false,
+        }
+    }
+}
+
+/// How one attempt at a batch ended, when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Only the PostgreSQL sink gives way.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) enum Attempt {
+    /// Committed.
+    Committed,
+    /// Rolled back before COMMIT because the batch before it failed an
+    /// attempt; run it again once that batch has finished.
+    GaveWay,
+}
+
+/// What a batch tells the batch after it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Turn {
+    /// An attempt failed (the batch retried or gave up).
+    faltered: bool,
+    /// Committed or failed for good.
+    done: bool,
+}
+
+/// Keeps commits in order when batches overlap: batch k's view of batch
+/// k-1.
+#[derive(Debug)]
+pub(crate) struct CommitGate {
+    prev: watch::Receiver<Turn>,
+}
+
+impl CommitGate {
+    /// The previous batch's state now. A batch that went away without a
+    /// word (its task panicked) counts as finished after a failure.
+    fn turn(&self) -> Turn {
+        if self.prev.has_changed().is_err() && !self.prev.borrow().done {
+            return Turn {
+                faltered: true,
+                done: true,
+            };
+        }
+        *self.prev.borrow()
+    }
+
+    async fn wait(&mut self, f: impl Fn(&Turn) -> bool) -> Turn {
+        match self.prev.wait_for(f).await {
+            Ok(turn) => *turn,
+            Err(_) => Turn {
+                faltered: true,
+                done: true,
+            },
+        }
+    }
+
+    /// Waits until the previous batch has finished or has failed an
+    /// attempt; `true` when this batch may commit now (the previous one
+    /// finished without a failed attempt), `false` when it must roll back
+    /// and give way.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) async fn may_commit(&mut self) -> bool {
+        !self.wait(|t| t.done || t.faltered).await.faltered
+    }
+
+    /// Waits until the previous batch has finished.
+    async fn finished(&mut self) {
+        self.wait(|t| t.done).await;
     }
 }
 
@@ -135,13 +241,23 @@ impl<R: BatchRow> BatchWriterBuilder<R> {
     }
 
     /// How many batches may be written at once, each in its own
-    /// transaction on its own connection. Default 1: batches commit in the
-    /// order their rows were written. More lets a large stream use more
-    /// than one server backend (binary COPY is CPU-bound on the server);
-    /// batches then commit in any order, each still acknowledged only
-    /// after its own commit and retried under the same rules. A PostgreSQL
-    /// pool needs at least this many connections to spare; SQLite has one
-    /// writer, so its batches still go one at a time. At least 1.
+    /// transaction on its own connection. At least 1.
+    ///
+    /// Default 1: batches commit in the order their rows were written. On
+    /// PostgreSQL with a pool of at least two connections, two batches
+    /// overlap to keep the pipeline full: batch k checks out a connection,
+    /// runs `BEGIN` and its `COPY` (or statements) while batch k−1 is
+    /// still finishing, then waits before its `COMMIT` until batch k−1 has
+    /// committed or failed for good. If batch k−1 fails an attempt, batch k
+    /// rolls back and runs again once k−1 has finished (not counted as a
+    /// retry), so no batch commits ahead of an earlier one.
+    ///
+    /// More than 1 lets a large stream use more than one server backend
+    /// (binary COPY is CPU-bound on the server); batches then commit in any
+    /// order. Either way each batch is acknowledged only after its own
+    /// commit and retried under the same rules. A PostgreSQL pool needs at
+    /// least this many connections to spare (two for the default overlap);
+    /// SQLite has one writer, so its batches go one at a time.
     pub fn parallel_batches(mut self, n: usize) -> Self {
         self.parallel_batches = n;
         self
@@ -453,10 +569,16 @@ struct Pending {
 
 impl Worker {
     async fn run<R: BatchRow>(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Msg<R>>, parallel: usize) {
+        // One batch at a time, in order: two slots, the second batch gated
+        // at its COMMIT on the first (see the design notes).
+        let ordered = parallel == 1 && self.sink.overlaps();
+        let parallel = if ordered { 2 } else { parallel };
         // `parallel` is at least 1 (checked by `build`) and small.
         let parallel = u32::try_from(parallel.min(Semaphore::MAX_PERMITS)).unwrap_or(1);
         let in_flight = Arc::new(Semaphore::new(parallel as usize));
         let mut batch_no = 0u64;
+        // The last batch started, for the next one's gate.
+        let mut last: Option<watch::Receiver<Turn>> = None;
         let mut closed = false;
         while !closed {
             // A free slot first, then the batch: while every slot is busy,
@@ -513,9 +635,16 @@ impl Worker {
                 drop(slot);
             } else {
                 batch_no += 1;
+                let (turn, gate) = if ordered {
+                    let (tx, rx) = watch::channel(Turn::default());
+                    let gate = last.replace(rx).map(|prev| CommitGate { prev });
+                    (Some(tx), gate)
+                } else {
+                    (None, None)
+                };
                 let worker = Arc::clone(&self);
                 tokio::spawn(async move {
-                    worker.write_batch(batch_no, rows, pending).await;
+                    worker.write_batch(batch_no, rows, pending, turn, gate).await;
                     drop(slot);
                 });
             }
@@ -529,17 +658,43 @@ impl Worker {
         }
     }
 
-    async fn write_batch<R: BatchRow>(&self, batch: u64, mut rows: Vec<R>, pending: Vec<Pending>) {
+    /// Writes one batch with retries and acknowledges its writes. `turn`
+    /// tells the next batch how this one is doing; `gate` is the previous
+    /// batch's (both only when batches overlap in order).
+    async fn write_batch<R: BatchRow>(
+        &self,
+        batch: u64,
+        mut rows: Vec<R>,
+        pending: Vec<Pending>,
+        turn: Option<watch::Sender<Turn>>,
+        mut gate: Option<CommitGate>,
+    ) {
         let total = rows.len();
         let start = Instant::now();
         let mut retries = self.retry.retries();
         let result = loop {
-            let (back, result) = self.sink.write(rows).await;
+            // Once the previous batch has finished there is nothing to wait
+            // for; once it has failed an attempt, wait for it to finish
+            // before starting (it may need the connection and the locks).
+            if let Some(g) = gate.as_mut() {
+                let t = g.turn();
+                if t.faltered && !t.done {
+                    g.finished().await;
+                }
+                if t.faltered || t.done {
+                    gate = None;
+                }
+            }
+            let (back, result) = self.sink.write(rows, gate.as_mut()).await;
             rows = back;
             let err = match result {
-                Ok(()) => break Ok(retries.attempts()),
+                Ok(Attempt::Committed) => break Ok(retries.attempts()),
+                Ok(Attempt::GaveWay) => continue,
                 Err(e) => e,
             };
+            if let Some(turn) = &turn {
+                turn.send_modify(|t| t.faltered = true);
+            }
             let safe = match err.retry_class() {
                 // Failed before COMMIT: rolled back, safe in every mode.
                 RetryClass::RetryTransaction | RetryClass::ReconnectIfIdempotent => true,
@@ -554,6 +709,9 @@ impl Worker {
                 None => break Err((err, retries.attempts())),
             }
         };
+        if let Some(turn) = turn {
+            turn.send_modify(|t| t.done = true);
+        }
         let c = &self.counters;
         c.queued_rows.fetch_sub(total as u64, Ordering::Relaxed);
         match result {

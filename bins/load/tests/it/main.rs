@@ -5,5 +5,6 @@ mod cli;
 mod mix;
 mod scenarios;
 mod server;
+mod suite;
 mod target;
 mod ws;

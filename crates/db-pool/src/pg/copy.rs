@@ -2,6 +2,10 @@
 //! temporary table then merge, and `UNNEST` upserts and updates.
 //
 // Every batch is one transaction, acknowledged only after `COMMIT` returns.
+// When batches overlap in order (`parallel_batches(1)`, see writer.rs), a
+// batch runs everything up to `COMMIT`, then waits at its `CommitGate` for
+// the batch before it; if that one failed an attempt, this one rolls back
+// and gives way instead of committing.
 // `Copy` streams rows with `BinaryCopyInWriter` straight into the table;
 // `InsertIgnore` streams them into a per-connection temporary table
 // (`ON COMMIT DELETE ROWS`, created once per connection) and merges with
@@ -26,6 +30,7 @@ use futures_util::SinkExt;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 
 use crate::table::quote_ident;
+use crate::writer::{Attempt, CommitGate};
 use crate::{BatchRow, ColumnType, Error, PgPool, Table, ValueRef, WriteMode};
 
 fn pg_type(ty: ColumnType) -> Type {
@@ -131,8 +136,18 @@ impl PgSink {
         }
     }
 
-    /// Writes `rows` in one transaction and commits.
-    pub(crate) async fn write<R: BatchRow>(&self, rows: &[R]) -> Result<(), Error> {
+    /// The most connections the pool may hold.
+    pub(crate) fn pool_size(&self) -> usize {
+        self.pool.stats().max_size
+    }
+
+    /// Writes `rows` in one transaction and commits, after the previous
+    /// batch has finished when there is a `gate`.
+    pub(crate) async fn write<R: BatchRow>(
+        &self,
+        rows: &[R],
+        gate: Option<&mut CommitGate>,
+    ) -> Result<Attempt, Error> {
         let mut conn = self.pool.get().await?;
         let start = Instant::now();
         let tx = conn.transaction().await?;
@@ -155,9 +170,28 @@ impl PgSink {
                 tx.execute(&self.apply_sql, &params).await?;
             }
         }
+        if let Some(gate) = gate {
+            if !gate.may_commit().await {
+                // Rolled back (or lost with the connection): nothing of this
+                // attempt is applied.
+                let _ = tx.rollback().await;
+                return Ok(Attempt::GaveWay);
+            }
+            if tx.inner().client().is_closed() {
+                // Lost while waiting, before COMMIT was sent: the server
+                // rolled the transaction back, so it is safe to retry.
+                return Err(Error::Database {
+                    context: ctx(),
+                    sqlstate: None,
+                    class: crate::RetryClass::ReconnectIfIdempotent,
+                    message: "connection closed before COMMIT".to_owned(),
+                    source: Box::new(std::io::Error::other("connection closed before COMMIT")),
+                });
+            }
+        }
         let result = tx.commit().await;
         conn.record(&self.label, start.elapsed(), result.is_ok());
-        result
+        result.map(|()| Attempt::Committed)
     }
 
     /// Streams `rows` in PostgreSQL's binary COPY format, in chunks of

@@ -402,3 +402,118 @@ async fn parallel_batches_write_every_row_once() {
     let stats = writer.stats();
     assert_eq!((stats.rows_written, stats.queued_rows), (40_000, 0), "{stats:?}");
 }
+
+/// With the default `parallel_batches(1)`, batch k runs its COPY while
+/// batch k-1 commits, yet batches commit in the order of the writes: a
+/// deferred trigger logs every row at COMMIT time with a sequence number,
+/// and the log read in sequence order is the rows in write order (some
+/// commits are made slow, so a batch that did not wait its turn would
+/// commit first). Column
+/// defaults record when each row was copied and in which transaction, to
+/// show that the next batch's COPY did start before the previous COMMIT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_batches_commit_in_write_order() {
+    let Some(db) = brisk_testkit::postgres() else {
+        return;
+    };
+    let pool = PgPool::builder()
+        .url(db.url())
+        .max_size(4)
+        .build()
+        .await
+        .expect("pool");
+    pool.batch_execute(
+        "CREATE TABLE seq_rows (
+             id bigint NOT NULL,
+             body text NOT NULL,
+             xid bigint NOT NULL DEFAULT txid_current(),
+             copied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+         );
+         CREATE SEQUENCE commit_seq;
+         CREATE TABLE commit_log (
+             seq bigint NOT NULL,
+             id bigint NOT NULL,
+             xid bigint NOT NULL,
+             committed_at timestamptz NOT NULL
+         );
+         CREATE FUNCTION log_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             -- Some commits are slow, so a later batch that did not wait
+             -- for its turn would commit first.
+             IF NEW.id % 5000 = 0 THEN PERFORM pg_sleep(0.2); END IF;
+             INSERT INTO commit_log VALUES
+                 (nextval('commit_seq'), NEW.id, txid_current(), clock_timestamp());
+             RETURN NULL;
+         END $$;
+         CREATE CONSTRAINT TRIGGER seq_rows_commit AFTER INSERT ON seq_rows
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION log_commit();",
+    )
+    .await
+    .unwrap();
+    let table = Table::builder("seq_rows")
+        .column("id", ColumnType::Int8)
+        .column("body", ColumnType::Text)
+        .build()
+        .unwrap();
+    let writer = pool
+        .batch_writer::<(i64, String)>(table)
+        .max_batch_rows(1_000)
+        .build()
+        .unwrap();
+    let mut receipts = Vec::new();
+    for w in 0..60i64 {
+        let rows = (w * 500..(w + 1) * 500)
+            .map(|i| (i, format!("row {i}")))
+            .collect();
+        receipts.push(writer.write(rows).await.expect("queued"));
+    }
+    let mut acks = Vec::new();
+    for r in receipts {
+        acks.push(r.await.expect("committed"));
+    }
+    // Writes are acknowledged by batch, in the order they were made.
+    assert!(acks.windows(2).all(|w| w[0].batch <= w[1].batch), "{acks:?}");
+    let batches = acks.last().unwrap().batch;
+    assert!(batches >= 20, "30,000 rows in batches of ~1,000: {batches}");
+
+    // Commit order: the rows' commit-time sequence follows the write order.
+    let logged: Vec<i64> = pool
+        .query("SELECT id FROM commit_log ORDER BY seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(logged.len(), 30_000);
+    let out_of_order = logged.windows(2).filter(|w| w[0] >= w[1]).count();
+    assert_eq!(out_of_order, 0, "rows logged at COMMIT out of write order");
+    assert_eq!(
+        count(&pool, "SELECT count(DISTINCT xid) FROM seq_rows").await,
+        i64::try_from(batches).unwrap(),
+        "one transaction per batch"
+    );
+
+    // Overlap: some batch began copying before the batch before it had
+    // committed (its commit-time trigger ran after the next COPY began).
+    let overlapped = count(
+        &pool,
+        "WITH b AS (
+             SELECT r.xid, min(r.id) AS first_id, min(r.copied_at) AS copy_start,
+                    max(l.committed_at) AS commit_end
+             FROM seq_rows r JOIN commit_log l ON l.id = r.id
+             GROUP BY r.xid
+         ), o AS (
+             SELECT copy_start, lag(commit_end) OVER (ORDER BY first_id) AS prev_commit
+             FROM b
+         )
+         SELECT count(*) FROM o WHERE copy_start < prev_commit",
+    )
+    .await;
+    assert!(
+        overlapped >= 1,
+        "no batch started before the previous one committed ({batches} batches)"
+    );
+    eprintln!("{overlapped} of {batches} batches overlapped the previous commit");
+    let stats = writer.stats();
+    assert_eq!((stats.rows_written, stats.retries), (30_000, 0), "{stats:?}");
+}
