@@ -30,28 +30,8 @@ use std::hint::black_box;
 use brisk_generator::{GenerateOptions, Generator};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/corpus/vader_tweets.tsv"
-);
-
 fn tweets() -> Vec<String> {
-    let from_file: Vec<String> = std::fs::read_to_string(CORPUS)
-        .map(|s| {
-            s.lines()
-                .filter_map(|l| l.splitn(3, '\t').nth(2))
-                .map(str::to_owned)
-                .take(1000)
-                .collect()
-        })
-        .unwrap_or_default();
-    if from_file.len() == 1000 {
-        eprintln!("generator: 1,000 tweets from {CORPUS}");
-        from_file
-    } else {
-        eprintln!("generator: {CORPUS} not found, using generated tweet-like texts");
-        brisk_benches::tweet_like_texts(1000, 11)
-    }
+    brisk_benches::bench_tweets("generator", 1000)
 }
 
 /// markovify's algorithm, written the plain way in Rust.

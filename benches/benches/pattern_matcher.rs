@@ -35,28 +35,8 @@ use brisk_pattern_matcher::{Automaton, DEFAULT_NEGATIONS, Dictionary, Entity, Ke
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use regex::RegexSetBuilder;
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/corpus/vader_tweets.tsv"
-);
-
 fn tweets() -> Vec<String> {
-    let from_file: Vec<String> = std::fs::read_to_string(CORPUS)
-        .map(|s| {
-            s.lines()
-                .filter_map(|l| l.splitn(3, '\t').nth(2))
-                .map(str::to_owned)
-                .take(1000)
-                .collect()
-        })
-        .unwrap_or_default();
-    if from_file.len() == 1000 {
-        eprintln!("pattern_matcher: 1,000 tweets from {CORPUS}");
-        from_file
-    } else {
-        eprintln!("pattern_matcher: {CORPUS} not found, using generated tweet-like texts");
-        brisk_benches::tweet_like_texts(1000, 11)
-    }
+    brisk_benches::bench_tweets("pattern_matcher", 1000)
 }
 
 /// Words of the texts by falling frequency (lowercase, letters only, 4+).

@@ -73,3 +73,33 @@ pub fn tweet_like_texts(n: usize, seed: u64) -> Vec<String> {
         })
         .collect()
 }
+
+/// The shared VADER tweet corpus (`../shared/data/corpus/vader_tweets.tsv`,
+/// text in column 3), development data that nothing needs to build or test.
+pub const VADER_TWEETS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/corpus/vader_tweets.tsv"
+);
+
+/// The first `n` tweets of [`VADER_TWEETS`] when the file is there and
+/// holds that many, otherwise `n` generated tweet-like texts (seed 11). It
+/// says on stderr, prefixed by `bench`, which it used.
+#[must_use]
+pub fn bench_tweets(bench: &str, n: usize) -> Vec<String> {
+    let from_file: Vec<String> = std::fs::read_to_string(VADER_TWEETS)
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| l.splitn(3, '\t').nth(2))
+                .map(str::to_owned)
+                .take(n)
+                .collect()
+        })
+        .unwrap_or_default();
+    if from_file.len() == n {
+        eprintln!("{bench}: {n} tweets from {VADER_TWEETS}");
+        from_file
+    } else {
+        eprintln!("{bench}: {VADER_TWEETS} not found, using generated tweet-like texts");
+        tweet_like_texts(n, 11)
+    }
+}
