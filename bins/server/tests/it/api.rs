@@ -160,21 +160,7 @@ async fn pagination_walks_every_post_once_newest_first() {
 #[tokio::test]
 async fn a_relevant_post_raises_an_alert_row_and_an_event() {
     let s = TestServer::default().await;
-    let ws_url = format!("ws://{}/ws", s.base.trim_start_matches("http://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws.send(Message::text(
-        json!({"type": "subscribe", "topic": "alerts"}).to_string(),
-    ))
-    .await
-    .unwrap();
-    // Wait until subscribed.
-    loop {
-        let msg = ws.next().await.unwrap().unwrap();
-        let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
-        if v["type"] == "subscribed" {
-            break;
-        }
-    }
+    let mut ws = s.subscribe("alerts").await;
 
     let r = s
         .post_json(
@@ -363,20 +349,7 @@ async fn generate_goes_through_the_local_model_and_the_generated_topic() {
     let mut settings = crate::settings();
     settings.seed_demo = true;
     let s = TestServer::start(settings).await;
-    let ws_url = format!("ws://{}/ws", s.base.trim_start_matches("http://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws.send(Message::text(
-        json!({"type": "subscribe", "topic": "generated"}).to_string(),
-    ))
-    .await
-    .unwrap();
-    loop {
-        let msg = ws.next().await.unwrap().unwrap();
-        let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
-        if v["type"] == "subscribed" {
-            break;
-        }
-    }
+    let mut ws = s.subscribe("generated").await;
 
     let r = s
         .post_json(

@@ -12,6 +12,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use brisk_server::{RunningServer, Settings, start};
 
+/// A test's WebSocket client.
+pub(crate) type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// A running server, its base URL and its data directory (removed on drop).
 pub(crate) struct TestServer {
     pub(crate) server: Option<RunningServer>,
@@ -66,6 +70,28 @@ impl TestServer {
 
     pub(crate) async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    /// A WebSocket client on `/ws`, subscribed to `topic`: returns once the
+    /// hub has confirmed the subscription.
+    pub(crate) async fn subscribe(&self, topic: &str) -> Ws {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+
+        let ws_url = format!("ws://{}/ws", self.base.trim_start_matches("http://"));
+        let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+        ws.send(Message::text(
+            serde_json::json!({"type": "subscribe", "topic": topic}).to_string(),
+        ))
+        .await
+        .unwrap();
+        loop {
+            let msg = ws.next().await.unwrap().unwrap();
+            let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+            if v["type"] == "subscribed" {
+                return ws;
+            }
+        }
     }
 
     pub(crate) async fn stop(mut self) -> PathBuf {

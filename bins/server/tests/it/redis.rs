@@ -46,20 +46,7 @@ async fn an_alert_raised_on_one_server_reaches_a_client_of_another() {
     wait_attached(&a).await;
     wait_attached(&b).await;
 
-    let ws_url = format!("ws://{}/ws", b.base.trim_start_matches("http://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws.send(Message::text(
-        json!({"type": "subscribe", "topic": "alerts"}).to_string(),
-    ))
-    .await
-    .unwrap();
-    loop {
-        let msg = ws.next().await.unwrap().unwrap();
-        let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
-        if v["type"] == "subscribed" {
-            break;
-        }
-    }
+    let mut ws = b.subscribe("alerts").await;
 
     let r = a
         .post_json(
