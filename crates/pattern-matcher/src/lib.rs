@@ -94,11 +94,13 @@
 //! # Implementation notes
 //!
 //! - One automaton for every literal, built leftmost-longest and
-//!   ASCII-case-insensitive over char-by-char lowercased literals. ASCII
-//!   text is scanned in place; non-ASCII text is lowercased into a buffer
-//!   only when a literal is non-ASCII (or the text holds U+212A KELVIN
-//!   SIGN, the one non-ASCII char that lowercases to ASCII), and spans are
-//!   mapped back to whole chars of the original.
+//!   case-sensitive over char-by-char lowercased literals (half the memory
+//!   of an ASCII-case-insensitive DFA). ASCII text is scanned in an
+//!   ASCII-lowercased copy in a reused per-thread buffer (same offsets);
+//!   non-ASCII text is fully lowercased into a buffer only when a literal
+//!   is non-ASCII (or the text holds U+212A KELVIN SIGN, the one non-ASCII
+//!   char that lowercases to ASCII), and spans are mapped back to whole
+//!   chars of the original.
 //! - Word boundaries are checked after the automaton, not with a `RegexSet`
 //!   (about 50× slower at 10k patterns); a longest match that fails its
 //!   right boundary falls back to a shorter literal at the same start

@@ -485,28 +485,30 @@ impl Matcher {
                 structure: analyze_structure(text),
             };
         }
-        with_scratch(|scratch| {
-            let stopped = self.scan(&snap.compiled, text, &mut scratch.hits);
-            // One pass over the tokens gives the structure and places the hits.
-            let mut placer = Placer::new(&scratch.hits, &mut scratch.hit_tokens);
-            let structure = analyze_streaming(text, |i, t| placer.token(i, t));
-            placer.finish(structure.tokens);
-            let relevance = if scratch.hits.is_empty() {
-                Relevance::empty()
-            } else {
-                score(
-                    &snap.compiled,
-                    &self.config.score,
-                    &scratch.hits,
-                    &scratch.hit_tokens,
-                    stopped,
-                )
-            };
-            if let Some((memo, key)) = key {
-                memo.put(key, &relevance);
-            }
-            Analysis { relevance, structure }
-        })
+        // The scratch buffers are taken out of the thread-local and put
+        // back (see `take_scratch`).
+        let mut scratch = take_scratch();
+        let stopped = self.scan(&snap.compiled, text, &mut scratch.hits, &mut scratch.lower);
+        // One pass over the tokens gives the structure and places the hits.
+        let mut placer = Placer::new(&scratch.hits, &mut scratch.hit_tokens);
+        let structure = analyze_streaming(text, |i, t| placer.token(i, t));
+        placer.finish(structure.tokens);
+        let relevance = if scratch.hits.is_empty() {
+            Relevance::empty()
+        } else {
+            score(
+                &snap.compiled,
+                &self.config.score,
+                &scratch.hits,
+                &scratch.hit_tokens,
+                stopped,
+            )
+        };
+        put_back_scratch(scratch);
+        if let Some((memo, key)) = key {
+            memo.put(key, &relevance);
+        }
+        Analysis { relevance, structure }
     }
 
     /// Scores `text`, from the memo table if it is there.
@@ -527,18 +529,18 @@ impl Matcher {
 
     /// Every hit of `text` into `hits`; whether early termination stopped
     /// the scan.
-    fn scan(&self, compiled: &Compiled, text: &str, hits: &mut Vec<Hit>) -> bool {
+    fn scan(&self, compiled: &Compiled, text: &str, hits: &mut Vec<Hit>, lower: &mut Vec<u8>) -> bool {
         hits.clear();
         if self.config.early_termination && !compiled.has_veto {
             let mut bound = EarlyBound::new(100.0 + compiled.penalty_sum);
-            compiled.scan(text, hits, &mut |hay, h| bound.add(compiled, hay, h))
+            compiled.scan(text, hits, lower, &mut |hay, h| bound.add(compiled, hay, h))
         } else {
-            compiled.scan(text, hits, &mut |_, _| false)
+            compiled.scan(text, hits, lower, &mut |_, _| false)
         }
     }
 
     fn compute(&self, compiled: &Compiled, text: &str, scratch: &mut Scratch) -> Relevance {
-        let stopped = self.scan(compiled, text, &mut scratch.hits);
+        let stopped = self.scan(compiled, text, &mut scratch.hits, &mut scratch.lower);
         if scratch.hits.is_empty() {
             return Relevance::empty();
         }
@@ -623,10 +625,34 @@ struct Scratch {
     hits: Vec<Hit>,
     /// The token of each hit (`score::IN_URL` inside a URL).
     hit_tokens: Vec<u32>,
+    /// The ASCII-lowercased text the automaton scans.
+    lower: Vec<u8>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// This thread's scratch buffers (empty ones if they are taken already,
+/// which nothing does: scoring never calls back in). Hand them back with
+/// [`put_back_scratch`] to keep their capacity for the next text. Taking
+/// them out, rather than working inside a `with` closure, lets the result
+/// be built where the caller wants it instead of being copied out of the
+/// closure (an `Analysis` is about 400 bytes).
+fn take_scratch() -> Scratch {
+    SCRATCH.with(|cell| {
+        cell.try_borrow_mut()
+            .map(|mut scratch| std::mem::take(&mut *scratch))
+            .unwrap_or_default()
+    })
+}
+
+fn put_back_scratch(scratch: Scratch) {
+    SCRATCH.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = scratch;
+        }
+    });
 }
 
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
@@ -665,8 +691,8 @@ impl EarlyBound {
         }
     }
 
-    /// Adds the new hits; `hay` is the text the spans index (lowercased
-    /// when the scan folds).
+    /// Adds the new hits; `hay` is the text the spans index (the original,
+    /// or its lowercased copy when the scan folds).
     fn add(&mut self, compiled: &Compiled, hay: &str, hits: &[Hit]) -> bool {
         let url_from = *self.url_from.get_or_insert_with(|| first_url_start(hay));
         for h in &hits[self.seen..] {

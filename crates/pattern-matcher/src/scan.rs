@@ -8,12 +8,17 @@
 //   char by char. Literals that fold to the same string share one automaton
 //   pattern with several targets, so "crypto" can be both a keyword and a
 //   context term.
-// - Case: the automaton is ASCII-case-insensitive, so ASCII text (and any
-//   text when every literal is ASCII) is scanned as is, with no copy. A
-//   non-ASCII char can only take part in a match if some literal is
-//   non-ASCII, or if it lowercases to ASCII (only U+212A KELVIN SIGN does);
-//   in those cases the text is lowercased char by char into a buffer with a
-//   byte map back to the original, and spans are mapped back.
+// - Case: the automaton is case-sensitive over the lowercased literals,
+//   and ASCII text (and any text when every literal is ASCII) is scanned in
+//   an ASCII-lowercased copy held in a reused per-thread buffer: the same
+//   bytes at the same offsets, so spans need no mapping. (An
+//   ASCII-case-insensitive automaton scans the text in place but needs a
+//   transition for both cases of every letter: twice the memory of a DFA,
+//   1.5x that of a contiguous NFA, and a slower scan.) A non-ASCII char can
+//   only take part in a match if some literal is non-ASCII, or if it
+//   lowercases to ASCII (only U+212A KELVIN SIGN does); in those cases the
+//   text is lowercased char by char into a buffer with a byte map back to
+//   the original, and spans are mapped back.
 // - Word boundaries are checked here after the automaton, not by a RegexSet
 //   (which measured about 50x slower at 10k patterns). A literal whose first
 //   (last) char is a word char needs a non-word char or the text's edge
@@ -225,9 +230,12 @@ impl Compiled {
                 Automaton::Auto if literals.len() <= Automaton::AUTO_DFA_MAX_PATTERNS => AhoCorasickKind::DFA,
                 Automaton::Nfa | Automaton::Auto => AhoCorasickKind::ContiguousNFA,
             };
+            // Case-sensitive: every literal is lowercase and the text is
+            // lowercased before the scan. An ASCII-case-insensitive
+            // automaton would need a transition for both cases of every
+            // letter: 1.5x the memory for a contiguous NFA, 2x for a DFA.
             let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
-                .ascii_case_insensitive(true)
                 .kind(Some(kind))
                 .build(literals.iter().map(|(l, _)| l.as_bytes()))
                 .map_err(|e| DictionaryError::Compile {
@@ -277,10 +285,16 @@ impl Compiled {
 
     /// Every hit in `text`, sorted by start. `stop` is asked after each
     /// literal hit whether the scan may end early.
+    ///
+    /// `lower` is a buffer reused from text to text: the automaton is
+    /// case-sensitive over lowercase literals, so it scans an
+    /// ASCII-lowercased copy of the text (same offsets, same non-ASCII
+    /// bytes, so boundaries are checked on the original).
     pub(crate) fn scan(
         &self,
         text: &str,
         hits: &mut Vec<Hit>,
+        lower: &mut Vec<u8>,
         stop: &mut dyn FnMut(&str, &[Hit]) -> bool,
     ) -> bool {
         let mut stopped = false;
@@ -289,12 +303,15 @@ impl Compiled {
             let needs_fold = !text.is_ascii() && (self.non_ascii_literals || text.contains('\u{212A}'));
             if needs_fold {
                 folded = Folded::new(text);
-                stopped = self.scan_literals(ac, &folded.text, hits, stop);
+                stopped = self.scan_literals(ac, folded.text.as_bytes(), &folded.text, hits, stop);
                 for h in hits.iter_mut() {
                     h.span = folded.original(h.span, text);
                 }
             } else {
-                stopped = self.scan_literals(ac, text, hits, stop);
+                lower.clear();
+                lower.extend_from_slice(text.as_bytes());
+                lower.make_ascii_lowercase();
+                stopped = self.scan_literals(ac, lower, text, hits, stop);
             }
         }
         if !stopped && !self.regexes.is_empty() {
@@ -316,14 +333,18 @@ impl Compiled {
         stopped
     }
 
+    /// The automaton runs over `bytes`, a lowercased `hay`: the same length,
+    /// differing at most in ASCII letters, so word boundaries (which do not
+    /// depend on case) are checked on `hay`.
     fn scan_literals(
         &self,
         ac: &AhoCorasick,
+        bytes: &[u8],
         hay: &str,
         hits: &mut Vec<Hit>,
         stop: &mut dyn FnMut(&str, &[Hit]) -> bool,
     ) -> bool {
-        let bytes = hay.as_bytes();
+        debug_assert_eq!(bytes.len(), hay.len());
         let mut pos = 0;
         while pos < bytes.len() {
             let Some(m) = ac.find(Input::new(bytes).range(pos..)) else {
@@ -332,14 +353,14 @@ impl Compiled {
             let (start, mut end) = (m.start(), m.end());
             let mut info = self.pats[m.pattern().as_usize()];
             if info.left && !boundary_before(hay, start) {
-                pos = next_char(bytes, start);
+                pos = resume_after_miss(bytes, start);
                 continue;
             }
             if info.right && !boundary_after(hay, end) {
-                match self.shorter_at(ac, hay, start, end) {
+                match self.shorter_at(ac, bytes, hay, start, end) {
                     Some((e, i)) => (end, info) = (e, i),
                     None => {
-                        pos = next_char(bytes, start);
+                        pos = resume_after_miss(bytes, start);
                         continue;
                     }
                 }
@@ -366,6 +387,7 @@ impl Compiled {
     fn shorter_at(
         &self,
         ac: &AhoCorasick,
+        bytes: &[u8],
         hay: &str,
         start: usize,
         mut end: usize,
@@ -374,7 +396,7 @@ impl Compiled {
             if end <= start + 1 {
                 return None;
             }
-            let m = ac.find(Input::new(hay.as_bytes()).range(start..end - 1))?;
+            let m = ac.find(Input::new(bytes).range(start..end - 1))?;
             if m.start() != start {
                 return None;
             }
@@ -389,6 +411,22 @@ impl Compiled {
 
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Where to resume after no literal could be taken at `start`.
+///
+/// The next char, except inside a run of ASCII word bytes (letters, digits,
+/// `_`): a literal starting at such a byte starts with a word char, so it
+/// needs a boundary before it, and a word byte before it denies that. No
+/// match that could pass its boundaries starts inside the run, so the scan
+/// skips to its end (one find per word instead of one per char of a word
+/// like "know", which holds the negation "no").
+fn resume_after_miss(bytes: &[u8], start: usize) -> usize {
+    if crate::token::is_ascii_word_byte(bytes[start]) {
+        crate::token::ascii_word_run(bytes, start + 1)
+    } else {
+        next_char(bytes, start)
+    }
 }
 
 fn next_char(bytes: &[u8], pos: usize) -> usize {

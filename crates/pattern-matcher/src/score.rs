@@ -224,6 +224,24 @@ pub(crate) fn score(
     debug_assert_eq!(hits.len(), hit_tokens.len());
     let mut r = Relevance::empty();
     r.stopped_early = stopped_early;
+    // Size every list once: no list grows while it is filled.
+    let mut counts = [0usize; 5];
+    for (hit, &token) in hits.iter().zip(hit_tokens) {
+        if token != IN_URL {
+            counts[match hit.target {
+                Target::Entity(_) => 0,
+                Target::Keyword(_) => 1,
+                Target::Context(_) => 2,
+                Target::Exclusion(_) => 3,
+                Target::Negation(_) => 4,
+            }] += 1;
+        }
+    }
+    r.entities.reserve_exact(counts[0]);
+    r.keywords.reserve_exact(counts[1]);
+    r.context.reserve_exact(counts[2]);
+    r.exclusions.reserve_exact(counts[3]);
+    r.negations.reserve_exact(counts[4]);
     for (hit, &token) in hits.iter().zip(hit_tokens) {
         if token == IN_URL {
             continue;
@@ -269,7 +287,12 @@ pub(crate) fn score(
             }),
         }
     }
-    let mut sig = Signals::default();
+    // At most: one per entity, three per keyword (weight, proximity,
+    // negation), one per context term and exclusion, a clamp and a veto.
+    let mut sig = Signals {
+        list: Vec::with_capacity(counts[0] + 3 * counts[1] + counts[2] + counts[3] + 2),
+        total: 0.0,
+    };
 
     for (n, e) in r.entities.iter().enumerate() {
         if first_of(&r.entities[..n], e.index, |m| m.index) {
@@ -358,7 +381,6 @@ pub(crate) fn score(
     r
 }
 
-#[derive(Default)]
 struct Signals {
     list: Vec<Signal>,
     total: f64,

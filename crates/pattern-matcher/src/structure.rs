@@ -8,7 +8,9 @@
 
 use serde::Serialize;
 
-use crate::token::{Span, Token, TokenKind, Tokens, starts_with_ignore_case, tokens};
+use crate::token::{
+    CLASS, LOWER, NOT_COUNTED, Span, Token, TokenKind, Tokens, UPPER, starts_with_ignore_case, tokens,
+};
 
 /// Something found in a post, with where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -196,7 +198,7 @@ pub(crate) fn analyze_streaming(text: &str, mut on_token: impl FnMut(usize, Toke
     let mut first_kind: Option<TokenKind> = None;
     let mut iter = tokens(text);
     let mut i = 0;
-    while let Some(t) = iter.next() {
+    while let Some((t, letters)) = iter.next_counted() {
         on_token(i, t);
         if first_kind.is_none() && t.span.start >= lines.first.start {
             first_kind = Some(t.kind);
@@ -208,10 +210,14 @@ pub(crate) fn analyze_streaming(text: &str, mut on_token: impl FnMut(usize, Toke
         match t.kind {
             TokenKind::Word => {
                 s.words += 1;
-                let word = &bytes[t.span.start..t.span.end];
-                if word.is_ascii() {
-                    casing.ascii_word(word);
-                } else {
+                if letters != NOT_COUNTED {
+                    // Counted by the tokenizer as it found the word's end.
+                    casing.counted(
+                        bytes[t.span.start],
+                        letters as usize & 0xFFFF,
+                        letters as usize >> 16,
+                    );
+                } else if !casing.ascii_word(&bytes[t.span.start..t.span.end]) {
                     casing.word(t.text(text));
                 }
             }
@@ -268,9 +274,20 @@ fn char_count(text: &str) -> usize {
     text.chars().count()
 }
 
+/// Whether `bytes` holds `needle` (an ASCII byte). For tweet-sized texts
+/// this is cheaper than `memchr`: blocks of 16 bytes without an early exit
+/// inside a block, which the compiler turns into vector compares.
+fn contains_byte(bytes: &[u8], needle: u8) -> bool {
+    let mut blocks = bytes.chunks_exact(16);
+    let found = blocks
+        .by_ref()
+        .any(|block| block.iter().fold(false, |seen, &b| seen | (b == needle)));
+    found || blocks.remainder().contains(&needle)
+}
+
 fn lines(text: &str, chars: usize) -> Lines {
     let mut out = Lines::default();
-    if !text.contains('\n') {
+    if !contains_byte(text.as_bytes(), b'\n') {
         // The common case: one line, already counted.
         let trimmed = text.trim();
         let lead = text.len() - text.trim_start().len();
@@ -367,16 +384,31 @@ impl CasingCounter {
         }
     }
 
-    fn ascii_word(&mut self, word: &[u8]) {
-        let (mut upper, mut lower) = (0, 0);
+    /// Counts an ASCII word in one pass over its bytes (a table lookup
+    /// each); returns false, having counted nothing, if it is not ASCII.
+    fn ascii_word(&mut self, word: &[u8]) -> bool {
+        let (mut upper, mut lower, mut high) = (0, 0, 0u8);
         for &b in word {
-            upper += usize::from(b.is_ascii_uppercase());
-            lower += usize::from(b.is_ascii_lowercase());
+            let class = CLASS[b as usize];
+            upper += usize::from(class & UPPER != 0);
+            lower += usize::from(class & LOWER != 0);
+            high |= b;
         }
+        if high >= 0x80 {
+            return false;
+        }
+        self.counted(word[0], upper, lower);
+        true
+    }
+
+    /// Counts an ASCII word whose first byte is `first` and which has
+    /// `upper` uppercase and `lower` lowercase letters.
+    #[inline]
+    fn counted(&mut self, first: u8, upper: usize, lower: usize) {
         if upper + lower == 0 {
             return;
         }
-        let first_upper = word[0].is_ascii_uppercase();
+        let first_upper = first.is_ascii_uppercase();
         self.upper += upper;
         self.lower += lower;
         self.words += 1;
@@ -429,7 +461,7 @@ fn hook(text: &str, first: Span, first_kind: Option<TokenKind>) -> HookKind {
     if line.starts_with(['"', '\'', '“', '‘', '«', '„', '>']) {
         return HookKind::Quote;
     }
-    if line.contains('?') {
+    if contains_byte(line.as_bytes(), b'?') {
         return HookKind::Question;
     }
     let numbered = matches!(first_kind, Some(TokenKind::Number | TokenKind::Percent));

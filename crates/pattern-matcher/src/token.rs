@@ -170,12 +170,34 @@ pub fn tokenize(text: &str) -> Vec<Token> {
 impl Iterator for Tokens<'_> {
     type Item = Token;
 
-    #[inline]
+    // Always inlined: a tweet has a token every 6 bytes, and the call
+    // (saving and restoring registers) cost as much as the token itself.
+    #[inline(always)]
     fn next(&mut self) -> Option<Token> {
+        self.advance::<false>().map(|(t, _)| t)
+    }
+}
+
+/// [`Tokens::next_counted`]'s count for a token whose letters were not
+/// counted.
+pub(crate) const NOT_COUNTED: u32 = u32::MAX;
+
+impl Tokens<'_> {
+    /// The next token and, for a word made of ASCII word bytes only, its
+    /// uppercase letters (low 16 bits) and lowercase letters (high 16
+    /// bits), counted in the same pass that finds its end; otherwise
+    /// [`NOT_COUNTED`]. Structure analysis needs the counts for casing.
+    #[inline(always)]
+    pub(crate) fn next_counted(&mut self) -> Option<(Token, u32)> {
+        self.advance::<true>()
+    }
+
+    #[inline(always)]
+    fn advance<const COUNT: bool>(&mut self) -> Option<(Token, u32)> {
         let bytes = self.text.as_bytes();
         let mut start = self.pos;
         // ASCII whitespace inline; anything non-ASCII takes the general path.
-        while start < bytes.len() && bytes[start].is_ascii_whitespace() {
+        while start < bytes.len() && CLASS[bytes[start] as usize] & SPACE != 0 {
             start += 1;
         }
         if start < bytes.len() && bytes[start] >= 0x80 {
@@ -185,13 +207,16 @@ impl Iterator for Tokens<'_> {
             self.pos = start;
             return None;
         }
-        let (kind, end) = scan_token(self.text, start);
+        let (kind, end, counts) = scan_token::<COUNT>(self.text, start);
         debug_assert!(end > start && self.text.is_char_boundary(end));
         self.pos = end;
-        Some(Token {
-            kind,
-            span: Span::new(start, end),
-        })
+        Some((
+            Token {
+                kind,
+                span: Span::new(start, end),
+            },
+            counts,
+        ))
     }
 }
 
@@ -227,14 +252,32 @@ pub(crate) fn char_before(text: &str, pos: usize) -> Option<char> {
     text[..pos].chars().next_back()
 }
 
-#[inline]
-fn scan_token(text: &str, start: usize) -> (TokenKind, usize) {
+/// The kind and end of the token at `start` (not whitespace), and with
+/// `COUNT` the letter counts of an ASCII word (see [`Tokens::next_counted`]).
+#[inline(always)]
+fn scan_token<const COUNT: bool>(text: &str, start: usize) -> (TokenKind, usize, u32) {
     let bytes = text.as_bytes();
     let b = bytes[start];
     // The common case first: a word of ASCII letters that is not a URL.
     if (b.is_ascii_alphabetic() && !matches!(b, b'h' | b'H' | b'w' | b'W')) || b == b'_' {
-        return (TokenKind::Word, word_end(text, start));
+        let (end, counts) = word_end_counted::<COUNT>(text, start);
+        return (TokenKind::Word, end, counts);
     }
+    // "ht…" or "ww…" may start a URL; "have", "with" cannot.
+    if matches!(b, b'h' | b'H' | b'w' | b'W')
+        && !matches!(bytes.get(start + 1), Some(b't' | b'T' | b'w' | b'W'))
+    {
+        let (end, counts) = word_end_counted::<COUNT>(text, start);
+        return (TokenKind::Word, end, counts);
+    }
+    let (kind, end) = scan_other(text, start, b);
+    (kind, end, NOT_COUNTED)
+}
+
+/// [`scan_token`] for every token but the common word.
+#[inline(always)]
+fn scan_other(text: &str, start: usize, b: u8) -> (TokenKind, usize) {
+    let bytes = text.as_bytes();
     // A keycap continues with U+FE0F (EF B8 8F) or U+20E3 (E2 83 A3).
     if matches!(b, b'0'..=b'9' | b'#' | b'*')
         && matches!(bytes.get(start + 1), Some(0xEF | 0xE2))
@@ -244,30 +287,21 @@ fn scan_token(text: &str, start: usize) -> (TokenKind, usize) {
     }
     match b {
         b'h' | b'H' | b'w' | b'W' => {
-            if let Some(end) = url_end(text, start) {
+            // "ht…" or "ww…" may start a URL; "have", "with" cannot.
+            if matches!(bytes.get(start + 1), Some(b't' | b'T' | b'w' | b'W'))
+                && let Some(end) = url_end(text, start)
+            {
                 return (TokenKind::Url, end);
             }
             (TokenKind::Word, word_end(text, start))
         }
         b'@' => match bytes.get(start + 1) {
-            Some(&n) if is_ascii_word_byte(n) => {
-                let mut end = start + 1;
-                while end < bytes.len() && is_ascii_word_byte(bytes[end]) {
-                    end += 1;
-                }
-                (TokenKind::Mention, end)
-            }
+            Some(&n) if is_ascii_word_byte(n) => (TokenKind::Mention, ascii_word_run(bytes, start + 1)),
             _ => (TokenKind::Punctuation, start + 1),
         },
         b'#' => hashtag(text, start),
         b'$' => match bytes.get(start + 1) {
-            Some(n) if n.is_ascii_alphabetic() => {
-                let mut end = start + 2;
-                while end < bytes.len() && is_ascii_word_byte(bytes[end]) {
-                    end += 1;
-                }
-                (TokenKind::Cashtag, end)
-            }
+            Some(n) if n.is_ascii_alphabetic() => (TokenKind::Cashtag, ascii_word_run(bytes, start + 2)),
             _ => (TokenKind::Punctuation, start + 1),
         },
         b'0'..=b'9' => number(text, start),
@@ -322,29 +356,118 @@ fn is_combining(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{20D0}'..='\u{20DC}')
 }
 
-/// ASCII bytes that continue a word: letters, digits, `_`.
-const ASCII_WORD: [bool; 128] = {
-    let mut t = [false; 128];
-    let mut b = 0;
-    while b < 128 {
-        t[b] = (b as u8).is_ascii_alphanumeric() || b == b'_' as usize;
-        b += 1;
+/// Byte classes, one table lookup per byte on the hot paths.
+pub(crate) const WORD: u8 = 1;
+/// An ASCII uppercase letter.
+pub(crate) const UPPER: u8 = 2;
+/// An ASCII lowercase letter.
+pub(crate) const LOWER: u8 = 4;
+/// ASCII whitespace (as `u8::is_ascii_whitespace`).
+pub(crate) const SPACE: u8 = 8;
+
+/// The class bits of every byte: `WORD` for the ASCII bytes that continue a
+/// word (letters, digits, `_`), `UPPER`/`LOWER` for ASCII letters, `SPACE`
+/// for ASCII whitespace; 0 for everything else, non-ASCII bytes included.
+pub(crate) const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            t[i] |= WORD;
+        }
+        if b.is_ascii_uppercase() {
+            t[i] |= UPPER;
+        }
+        if b.is_ascii_lowercase() {
+            t[i] |= LOWER;
+        }
+        if b.is_ascii_whitespace() {
+            t[i] |= SPACE;
+        }
+        i += 1;
     }
     t
 };
 
+/// ASCII bytes that continue a word: letters, digits, `_`.
 #[inline]
-fn is_ascii_word_byte(b: u8) -> bool {
-    b < 0x80 && ASCII_WORD[b as usize]
+pub(crate) fn is_ascii_word_byte(b: u8) -> bool {
+    CLASS[b as usize] & WORD != 0
 }
 
-fn word_end(text: &str, start: usize) -> usize {
+/// The end of the run of ASCII word bytes starting at `pos`.
+#[inline]
+pub(crate) fn ascii_word_run(bytes: &[u8], pos: usize) -> usize {
+    let rest = &bytes[pos..];
+    pos + rest
+        .iter()
+        .position(|&b| CLASS[b as usize] & WORD == 0)
+        .unwrap_or(rest.len())
+}
+
+/// Per byte, its ASCII letter count as [`Tokens::next_counted`] packs it:
+/// 1 for an uppercase letter, `1 << 16` for a lowercase one.
+const LETTER_COUNT: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 128 {
+        if (i as u8).is_ascii_uppercase() {
+            t[i] = 1;
+        } else if (i as u8).is_ascii_lowercase() {
+            t[i] = 1 << 16;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// [`word_end`], and with `COUNT` the packed letter counts when the word
+/// is a plain run of ASCII word bytes (else [`NOT_COUNTED`]).
+#[inline(always)]
+fn word_end_counted<const COUNT: bool>(text: &str, start: usize) -> (usize, u32) {
+    if !COUNT {
+        return (word_end(text, start), NOT_COUNTED);
+    }
     let bytes = text.as_bytes();
     let mut end = start;
-    loop {
-        while end < bytes.len() && is_ascii_word_byte(bytes[end]) {
-            end += 1;
+    let mut counts = 0u32;
+    while let Some(&b) = bytes.get(end) {
+        if CLASS[b as usize] & WORD == 0 {
+            break;
         }
+        counts = counts.wrapping_add(LETTER_COUNT[b as usize]);
+        end += 1;
+    }
+    let len = end - start;
+    // Each count has 16 bits: longer words are counted by the caller.
+    let fits = len < 0xFFFF;
+    match bytes.get(end) {
+        None if fits => (end, counts),
+        Some(&b) if fits && b < 0x80 && b != b'\'' && b != b'-' => (end, counts),
+        _ => (word_end_from(text, start, end), NOT_COUNTED),
+    }
+}
+
+/// The end of the word starting at `start`. Inlined for the common case,
+/// a run of ASCII word bytes ended by an ASCII byte that cannot join words.
+#[inline(always)]
+fn word_end(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    let end = ascii_word_run(bytes, start);
+    match bytes.get(end) {
+        None => end,
+        Some(&b) if b < 0x80 && b != b'\'' && b != b'-' => end,
+        Some(_) => word_end_from(text, start, end),
+    }
+}
+
+/// [`word_end`] past the ASCII run `start..end`: joiners and non-ASCII.
+#[inline(never)]
+fn word_end_from(text: &str, start: usize, mut end: usize) -> usize {
+    let bytes = text.as_bytes();
+    loop {
+        end = ascii_word_run(bytes, end);
         let Some(&b) = bytes.get(end) else {
             return end;
         };
@@ -372,7 +495,7 @@ fn word_end(text: &str, start: usize) -> usize {
 fn starts_word_char(text: &str, pos: usize) -> bool {
     match text.as_bytes().get(pos) {
         None => false,
-        Some(&b) if b < 0x80 => ASCII_WORD[b as usize],
+        Some(&b) if b < 0x80 => is_ascii_word_byte(b),
         Some(_) => is_word_char(char_at(text, pos)),
     }
 }
