@@ -73,6 +73,25 @@ pub(crate) type Executor = Arc<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
 /// A reloader: namespace name and key in, fresh value out.
 pub(crate) type ReloadFn<K, V> = dyn Fn(&str, &K) -> Result<V, BoxError> + Send + Sync;
 
+/// A second tier behind the L1 (the Redis L2 of a `TieredCache`) that a
+/// background refresh goes through: it first looks for a copy there that
+/// outlives the refresh window (another node, or an earlier write, already
+/// refreshed it), and writes what the reloader returns back to it. The
+/// methods block: the refresh runs on the refresh executor, not on an async
+/// worker.
+#[cfg(feature = "redis")]
+pub(crate) trait Tier<K, V>: Send + Sync {
+    /// The tier's copy of `key` in namespace `ns` and how long the L1 may
+    /// keep it, if that is longer than `window`.
+    fn fresh(&self, ns: &str, key: &K, window: Duration) -> Option<(V, Duration)>;
+    /// The longest the L1 may keep a value of namespace `ns` it wrote
+    /// through to the tier.
+    fn l1_cap(&self, ns: &str) -> Option<Duration>;
+    /// Writes a reloaded value through to the tier (and tells the other
+    /// nodes). A failure is the tier's to count; the L1 keeps the value.
+    fn write_back(&self, ns: &str, key: &K, value: &V);
+}
+
 /// The reloader behind refresh-ahead, and how to compare values.
 pub(crate) struct Refresher<K, V> {
     pub(crate) load: Arc<ReloadFn<K, V>>,
@@ -171,6 +190,11 @@ pub(crate) struct Inner<K, V> {
     weight: AtomicU64,
     refresher: Option<Refresher<K, V>>,
     executor: Executor,
+    /// The tier a background refresh goes through, set by a `TieredCache`
+    /// built on this cache (the last one built wins). Weak: the tiered
+    /// cache owns the L1, not the other way round.
+    #[cfg(feature = "redis")]
+    tier: Mutex<Option<Weak<dyn Tier<K, V>>>>,
 }
 
 /// Everything the builder hands over.
@@ -361,6 +385,8 @@ where
             weight: AtomicU64::new(0),
             refresher: parts.refresher,
             executor: parts.executor,
+            #[cfg(feature = "redis")]
+            tier: Mutex::new(None),
         };
         Cache {
             inner: Arc::new(inner),
@@ -658,6 +684,12 @@ where
         &self.inner.clock
     }
 
+    /// Makes background refreshes (every namespace) go through `tier`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn set_tier(&self, tier: Weak<dyn Tier<K, V>>) {
+        *lock(&self.inner.tier) = Some(tier);
+    }
+
     fn join(&self, key: &K) -> Joined<K, V> {
         let mut flights = lock(&self.inner.flights);
         if let Some(f) = flights.get(&(self.ns, key.clone())) {
@@ -708,9 +740,35 @@ where
             return;
         };
         let counters = &self.ns_data().counters;
+        let settings = &self.ns_data().settings;
         let start = self.inner.clock.now();
+        #[cfg(feature = "redis")]
+        let tier = lock(&self.inner.tier).as_ref().and_then(Weak::upgrade);
+        // Through a tier: a copy there that outlives the window (another
+        // node refreshed the entry already) is taken instead of reloading.
+        #[cfg(feature = "redis")]
+        if let Some(tier) = &tier {
+            let window = settings.refresh_ahead.unwrap_or_default();
+            let fresh = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tier.fresh(&settings.name, &key, window)
+            }))
+            .ok()
+            .flatten();
+            if let Some((v, ttl)) = fresh {
+                let elapsed = self.inner.clock.elapsed(start);
+                counters
+                    .load_nanos
+                    .fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+                counters.loads.fetch_add(1, Relaxed);
+                let (_, cost) = self.inner.reload_ttl(self.ns, &key, &v, refresher.same);
+                let cost = cost.unwrap_or_else(|| u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                let _ = self.inner.insert(self.ns, key, v.clone(), Some(ttl), cost);
+                guard.finish(Outcome::Loaded(v));
+                return;
+            }
+        }
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            (refresher.load)(&self.ns_data().settings.name, &key)
+            (refresher.load)(&settings.name, &key)
         }))
         .unwrap_or_else(|_| Err("the reloader panicked".into()));
         let elapsed = self.inner.clock.elapsed(start);
@@ -721,9 +779,23 @@ where
             Ok(v) => {
                 counters.loads.fetch_add(1, Relaxed);
                 let (ttl, cost) = self.inner.reload_ttl(self.ns, &key, &v, refresher.same);
+                // Through a tier, the L1 copy never outlives the tier's.
+                #[cfg(feature = "redis")]
+                let ttl = match tier.as_ref().and_then(|t| t.l1_cap(&settings.name)) {
+                    Some(cap) => Some(ttl.or(settings.ttl).map_or(cap, |t| t.min(cap))),
+                    None => ttl,
+                };
                 let cost = cost.unwrap_or_else(|| u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                #[cfg(feature = "redis")]
+                let write_back = tier.map(|tier| (tier, key.clone(), v.clone()));
                 let _ = self.inner.insert(self.ns, key, v.clone(), ttl, cost);
                 guard.finish(Outcome::Loaded(v));
+                #[cfg(feature = "redis")]
+                if let Some((tier, key, v)) = write_back {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        tier.write_back(&settings.name, &key, &v);
+                    }));
+                }
             }
             Err(e) => {
                 counters.load_errors.fetch_add(1, Relaxed);

@@ -89,13 +89,16 @@
 //!
 //! # The Redis L2 (feature `redis`)
 //!
-//! [`TieredCache`] puts Redis behind the L1: reads fall through L1 → Redis →
+//! `TieredCache` puts Redis behind the L1: reads fall through L1 → Redis →
 //! loader, writes go to both tiers, an L1 entry never outlives its Redis
 //! copy, values are stored in a versioned postcard encoding (zstd above
 //! 1 KiB by default) whose bad bytes count as a miss, namespaces are
 //! invalidated on every node through generation counters in Redis and
 //! pub/sub, and a circuit breaker turns a Redis outage into L1-only
-//! service that recovers by itself.
+//! service that recovers by itself. Refresh-ahead configured on the L1
+//! goes through Redis: a refresh takes a fresher copy from Redis if another
+//! node wrote one, else reloads once and writes the value through, and the
+//! other nodes drop their old copies.
 //!
 //! ```no_run
 //! # #[cfg(feature = "redis")]
@@ -126,7 +129,7 @@
 //!
 //! # Feature flags
 //!
-//! - `redis` (off by default): the Redis L2, [`TieredCache`]. Pulls in the
+//! - `redis` (off by default): the Redis L2, `TieredCache`. Pulls in the
 //!   `redis` crate (tokio), tokio (`rt`, `time`), `serde`, `serde_json`,
 //!   postcard and zstd. Without it the crate is the L1 tier alone and needs
 //!   no server.

@@ -24,7 +24,7 @@ use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::lock;
+use crate::cache::{Tier, lock};
 use crate::{Cache, UnknownNamespace};
 use breaker::Breaker;
 use codec::Codec;
@@ -298,7 +298,11 @@ where
             counters: Counters::default(),
             subscribed: AtomicBool::new(false),
             subscriber: Mutex::new(None),
+            runtime: runtime.clone(),
         });
+        // Background refreshes of the L1 now go through Redis.
+        let tier: Weak<dyn Tier<K, V>> = Arc::downgrade(&shared) as Weak<Shared<K, V>>;
+        self.l1.set_tier(tier);
         let task = runtime.spawn(subscribe_loop(Arc::downgrade(&shared), client, channel, backoff));
         *lock(&shared.subscriber) = Some(task.abort_handle());
         let ns = shared
@@ -335,6 +339,8 @@ struct Shared<K, V> {
     counters: Counters,
     subscribed: AtomicBool,
     subscriber: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Runs the Redis calls of background refreshes, which are blocking.
+    runtime: tokio::runtime::Handle,
 }
 
 impl<K, V> Drop for Shared<K, V> {
@@ -362,6 +368,12 @@ impl<K, V> Drop for Shared<K, V> {
 ///   itself once Redis answers.
 /// - After the invalidation channel is subscribed again (its connection was
 ///   lost), the L1 is cleared, as messages may have been missed.
+/// - Refresh-ahead (configured on the L1's namespaces and reloader) goes
+///   through Redis: a background refresh takes Redis's copy if it outlives
+///   the refresh window, else runs the L1's reloader once and writes the
+///   value through, telling the other nodes to drop their copies. The L1's
+///   refresh executor must run tasks on a blocking thread (the default, or
+///   `spawn_blocking`), as the refresh blocks on its Redis calls.
 ///
 /// Like [`Cache`], a `TieredCache` is a cheap handle on one namespace;
 /// [`Clone`] shares everything. Keys are stored in Redis as their JSON and
@@ -600,6 +612,20 @@ where
         let ns = self.ns_state();
         ns.l1.insert_with_ttl(key.clone(), value.clone(), ns.l1_cap);
         self.shared.write(self.ns, &key, &value, true).await
+    }
+
+    /// Writes `value` to Redis only: no L1 write and no invalidation
+    /// message to the other nodes. For a value that is a pure function of
+    /// its key (the same on every node, so no other node's L1 copy can
+    /// contradict it), computed by the caller, who has put it in the L1
+    /// with its cost itself (e.g. [`Cache::insert_with_cost`] on
+    /// [`l1`](Self::l1)).
+    ///
+    /// # Errors
+    ///
+    /// An [`L2Error`] if Redis could not be written.
+    pub async fn insert_l2(&self, key: &K, value: &V) -> Result<(), L2Error> {
+        self.shared.write(self.ns, key, value, false).await
     }
 
     /// Removes `key` from both tiers and from the other nodes' L1s.
@@ -924,6 +950,41 @@ where
         // Connect afresh, which reads every generation again.
         *lock(&self.conn) = None;
         bump(&self.counters.resubscribes);
+    }
+}
+
+/// Refresh-ahead through Redis. A refresh runs on the L1's refresh
+/// executor (a blocking thread), so it drives these Redis calls with
+/// `Handle::block_on`; run on an async worker thread, that panics, and the
+/// refresh then behaves as if Redis were absent (the panic is caught).
+impl<K, V> Tier<K, V> for Shared<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    fn fresh(&self, ns: &str, key: &K, window: Duration) -> Option<(V, Duration)> {
+        let &i = self.ns_index.get(ns)?;
+        let found = self
+            .runtime
+            .block_on(self.fetch(i, std::slice::from_ref(key)))
+            .pop()?;
+        match found {
+            // The remaining TTL is already capped by the L1's.
+            Found::Hit(v, left) if left > window => Some((v, left)),
+            _ => None,
+        }
+    }
+
+    fn l1_cap(&self, ns: &str) -> Option<Duration> {
+        self.ns_index.get(ns).map(|&i| self.namespaces[i].l1_cap)
+    }
+
+    fn write_back(&self, ns: &str, key: &K, value: &V) {
+        if let Some(&i) = self.ns_index.get(ns) {
+            // Announced, like an insert: the other nodes drop their copies
+            // and read the new value from Redis.
+            let _ = self.runtime.block_on(self.write(i, key, value, true));
+        }
     }
 }
 

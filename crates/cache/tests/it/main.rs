@@ -7,4 +7,6 @@ mod props;
 #[cfg(feature = "redis")]
 mod redis_l2;
 mod refresh;
+#[cfg(feature = "redis")]
+mod refresh_l2;
 mod stats;
