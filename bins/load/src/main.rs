@@ -209,7 +209,7 @@ enum WsMode {
         /// Messages to publish.
         #[arg(long, default_value_t = 10)]
         messages: u32,
-        /// Time between messages (at least 50 ms).
+        /// Time between messages (at least 1 ms; below 50 ms several connections take turns publishing, each within the hub's per-connection rate limit).
         #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
         interval: Duration,
         /// How long to wait for deliveries after the last message.

@@ -28,6 +28,13 @@ use crate::{LoadError, Report, Sla, StopSignal, Target};
 /// The most connections one run opens (a process may hold 20,000 files).
 pub const MAX_CONNECTIONS: usize = 18_000;
 
+/// The hub's default inbound limit (20 messages/s) as a spacing: one
+/// publisher connection sends at most once per this.
+const PUBLISH_SPACING: Duration = Duration::from_millis(50);
+
+/// The most publisher connections a broadcast uses (so `--interval` ≥ 1 ms).
+const MAX_PUBLISHERS: usize = 50;
+
 type Ws = WebSocketStream<TcpStream>;
 
 /// A configured WebSocket run against a brisk-ws-hub endpoint.
@@ -56,9 +63,10 @@ pub struct WsRun {
 }
 
 #[derive(Deserialize)]
-struct Incoming {
-    #[serde(rename = "type")]
-    kind: String,
+struct Incoming<'a> {
+    // Borrowed: no allocation per frame read (the hub never escapes it).
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
     #[serde(default)]
     data: Option<Payload>,
     #[serde(default)]
@@ -166,7 +174,7 @@ impl WsRun {
         if !(1..=30_000).contains(&self.per_source) {
             return Err(LoadError::setting("--per-source", "must be 1 to 30,000"));
         }
-        if (self.connections + 1).div_ceil(self.per_source) > 250 {
+        if (self.connections + MAX_PUBLISHERS).div_ceil(self.per_source) > 250 {
             return Err(LoadError::setting(
                 "--per-source",
                 "too small: more than 250 source addresses",
@@ -233,7 +241,7 @@ impl WsRun {
     /// random offset, so that back-to-back runs do not reuse the ports the
     /// previous run left in `TIME_WAIT` (~28k per source address).
     fn source_base(&self) -> usize {
-        let blocks = (self.connections + 1).div_ceil(self.per_source);
+        let blocks = (self.connections + MAX_PUBLISHERS).div_ceil(self.per_source);
         2 + fastrand::usize(0..=252usize.saturating_sub(blocks))
     }
 
@@ -385,10 +393,19 @@ impl WsRun {
         if !(1..=100_000).contains(&messages) {
             return Err(LoadError::setting("--messages", "must be 1 to 100,000"));
         }
-        if interval < Duration::from_millis(50) {
+        if interval < Duration::from_millis(1) {
+            return Err(LoadError::setting("--interval", "must be at least 1 ms"));
+        }
+        // The hub's default inbound limit is 20 messages/s per connection:
+        // below 50 ms, publish round-robin from enough connections that each
+        // stays at or under it.
+        let publishers = usize::try_from(PUBLISH_SPACING.as_nanos().div_ceil(interval.as_nanos()))
+            .unwrap_or(MAX_PUBLISHERS)
+            .clamp(1, MAX_PUBLISHERS);
+        if publishers == MAX_PUBLISHERS && interval * 50 < PUBLISH_SPACING {
             return Err(LoadError::setting(
                 "--interval",
-                "must be at least 50 ms (the hub's default inbound limit is 20 messages/s per connection)",
+                "must be at least 1 ms (50 publishers at 20 messages/s each)",
             ));
         }
         let base = Instant::now();
@@ -422,43 +439,75 @@ impl WsRun {
         let subs = subscribed.load(Ordering::Relaxed);
         failed += want - subs;
         let mut published = 0u32;
+        let mut sent_us: Vec<u64> = Vec::with_capacity(messages as usize);
         let publish_start = base.elapsed();
-        match self.open(self.connections, self.source_base()).await {
-            Ok(mut publisher) => {
-                let mut tick = tokio::time::interval(interval);
-                while published < messages && !self.stop.is_stopped() {
-                    tokio::select! {
-                        _ = tick.tick() => {
-                            let t_us = micros(base.elapsed());
-                            let msg = serde_json::json!({
-                                "v": 1, "type": "publish", "topic": self.topic,
-                                "data": {"seq": published, "t_us": t_us},
-                            });
-                            if publisher.send(Message::text(msg.to_string())).await.is_err() {
-                                break;
+        let mut sinks = Vec::with_capacity(publishers);
+        let mut drains = Vec::with_capacity(publishers);
+        let source_base = self.source_base();
+        for k in 0..publishers {
+            match self.open(self.connections + k, source_base).await {
+                Ok(ws) => {
+                    // Each publisher's acknowledgements are read (and
+                    // dropped) by a task of its own.
+                    let (sink, mut stream) = ws.split();
+                    let stop = local.clone();
+                    drains.push(tokio::spawn(async move {
+                        loop {
+                            tokio::select! {
+                                m = stream.next() => if m.is_none() { break },
+                                () = stop.stopped() => break,
                             }
-                            published += 1;
                         }
-                        m = publisher.next() => if m.is_none() { break },
-                        () = self.stop.stopped() => break,
-                    }
+                    }));
+                    sinks.push(sink);
                 }
-                let end = Instant::now() + drain;
-                loop {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(end.into()) => break,
-                        m = publisher.next() => if m.is_none() { tokio::time::sleep_until(end.into()).await; break },
-                        () = self.stop.stopped() => break,
-                    }
+                Err(e) => {
+                    failed += 1;
+                    notes.push(format!("a publisher could not connect: {e}"));
                 }
-                let _ = publisher.close(None).await;
-            }
-            Err(e) => {
-                failed += 1;
-                notes.push(format!("the publisher could not connect: {e}"));
             }
         }
+        if publishers > 1 {
+            notes.push(format!(
+                "{} publisher connections, round-robin (each at most 20 messages/s)",
+                sinks.len()
+            ));
+        }
+        if sinks.len() == publishers {
+            let mut tick = tokio::time::interval(interval);
+            // Late ticks are not bunched up: no publisher goes over its rate.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while published < messages && !self.stop.is_stopped() {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let t_us = micros(base.elapsed());
+                        let msg = serde_json::json!({
+                            "v": 1, "type": "publish", "topic": self.topic,
+                            "data": {"seq": published, "t_us": t_us},
+                        });
+                        let sink = &mut sinks[published as usize % publishers];
+                        if sink.send(Message::text(msg.to_string())).await.is_err() {
+                            notes.push("a publisher's connection closed".to_owned());
+                            break;
+                        }
+                        sent_us.push(t_us);
+                        published += 1;
+                    }
+                    () = self.stop.stopped() => break,
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {}
+                () = self.stop.stopped() => {}
+            }
+        }
+        for mut sink in sinks {
+            let _ = sink.close().await;
+        }
         local.stop();
+        for d in drains {
+            let _ = d.await;
+        }
         let mut results = Vec::with_capacity(tasks.len());
         for t in tasks {
             results.push(t.await.unwrap_or_default());
@@ -468,7 +517,7 @@ impl WsRun {
             &results,
             subs,
             failed,
-            published,
+            &sent_us,
             interval,
             base.elapsed() - publish_start,
             rss,
@@ -484,12 +533,15 @@ impl WsRun {
         results: &[ConnResult],
         subs: u64,
         failed: u64,
-        published: u32,
+        sent_us: &[u64],
         interval: Duration,
         elapsed: Duration,
         rss: Option<f64>,
         stats: Option<serde_json::Value>,
     ) -> Report {
+        let published = u32::try_from(sent_us.len()).unwrap_or(u32::MAX);
+        // The delivery window: from the first publish to the last delivery.
+        let mut last_arrival_us = 0u64;
         let mut all = histogram(3);
         let mut per_msg: Vec<Histogram<u64>> = (0..published).map(|_| histogram(2)).collect();
         let mut delivered_per_msg = vec![0u64; published as usize];
@@ -511,6 +563,7 @@ impl WsRun {
                 }
                 *slot = true;
                 distinct += 1;
+                last_arrival_us = last_arrival_us.max(sent_us[seq as usize] + us);
                 all.saturating_record(us.max(1));
                 per_msg[seq as usize].saturating_record(us.max(1));
                 delivered_per_msg[seq as usize] += 1;
@@ -529,12 +582,21 @@ impl WsRun {
         let planned = subs * u64::from(published);
         let error_rate = ratio(lost, planned);
         let duration_s = elapsed.as_secs_f64();
+        // Deliveries per second over the delivery window (first publish to
+        // last delivery), not over the run with its drain wait.
         #[allow(clippy::cast_precision_loss)]
-        let throughput = if duration_s > 0.0 {
-            delivered as f64 / duration_s
+        let window_s = sent_us
+            .first()
+            .map_or(0.0, |first| last_arrival_us.saturating_sub(*first) as f64 / 1e6);
+        #[allow(clippy::cast_precision_loss)]
+        let throughput = if window_s > 0.0 {
+            delivered as f64 / window_s
         } else {
             0.0
         };
+        report.notes.push(format!(
+            "{delivered} deliveries in {window_s:.3} s from the first publish to the last delivery: {throughput:.0} deliveries/s"
+        ));
         report.summary = Summary {
             planned,
             completed: delivered,
@@ -639,10 +701,10 @@ async fn pump(
             continue;
         }
         let now = micros(base.elapsed());
-        let Ok(m) = serde_json::from_str::<Incoming>(text.as_str()) else {
+        let Ok(m) = serde_json::from_str::<Incoming<'_>>(text.as_str()) else {
             continue;
         };
-        match m.kind.as_str() {
+        match m.kind.as_ref() {
             "message" => {
                 if let Some(Payload {
                     seq: Some(seq),

@@ -182,8 +182,8 @@ impl HubBuilder {
         queue_capacity: usize
     );
     setter!(
-        /// Most messages written to a socket in one batch (one flush).
-        /// Default 64.
+        /// Most messages written to a socket in one batch (one vectored
+        /// write) once a queue has formed. Default 64.
         max_batch: usize
     );
     setter!(
@@ -247,8 +247,10 @@ impl HubBuilder {
         read_buffer_size: usize
     );
     setter!(
-        /// The WebSocket write buffer per connection, in bytes: writes are
-        /// sent once this much is buffered or at each flush. Default 8 KiB.
+        /// The most bytes of control frames (pongs, close) tungstenite may
+        /// buffer per connection, in bytes. Messages do not go through a
+        /// write buffer: each is written from its one shared encoded frame.
+        /// Default 8 KiB.
         write_buffer_size: usize
     );
 

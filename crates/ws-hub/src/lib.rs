@@ -14,7 +14,7 @@
 //!   drop the oldest and tell the client how many it missed, or close it
 //!   with 4008 once its queue stays full too long. High-priority messages
 //!   go ahead of queued normal ones; queued messages are taken as one
-//!   [`Delivery`] batch and written with one flush.
+//!   [`Delivery`] batch and written with one vectored write.
 //! - History: each topic keeps its last N messages with offsets and an
 //!   epoch; [`Connection::subscribe_from`] replays what a reconnecting
 //!   client missed, or says [`Recovery::Impossible`].
@@ -98,11 +98,16 @@
 //!
 //! # Implementation notes
 //!
-//! - **Serialize once.** A topic publish writes the whole server frame
-//!   (`{"v":1,"type":"message",...,"data":...}`) into one buffer while it
-//!   holds the topic's sequence lock, then pushes clones of that `Bytes`
-//!   (a reference-count increment) to each subscriber's queue. The history
-//!   ring holds the same buffer.
+//! - **Serialize once.** A topic publish writes the whole WebSocket frame
+//!   (header, then `{"v":1,"type":"message",...,"data":...}`) into one
+//!   buffer while it holds the topic's sequence lock. The history ring and
+//!   every subscriber share that `Bytes`.
+//! - **Direct writes.** With the axum transport on a TCP stream, a publish
+//!   to a topic of fewer than 1,024 subscribers writes the frame straight
+//!   to each socket with nothing queued (a non-blocking write from the
+//!   publishing thread: no task wake-up, no copy); bigger topics, and
+//!   whatever a socket does not take at once, go through the connections'
+//!   tasks, which write each batch with one vectored write.
 //! - **Queues.** Each connection's queue is two `VecDeque`s (high, normal)
 //!   behind a mutex only the publisher and that connection's writer take.
 //!   A publish never waits for a socket; a slow client costs only its own
@@ -112,9 +117,9 @@
 //!   order; high-priority messages overtake queued normal ones, so a client
 //!   may see offsets out of order across priorities.
 //! - **Per-connection memory.** tungstenite's default 128 KiB read buffer
-//!   per connection is replaced by 1 KiB (`read_buffer_size`), and writes
-//!   buffer up to 8 KiB (`write_buffer_size`) before they go out; the
-//!   queue holds shared buffers, not copies.
+//!   per connection is replaced by 1 KiB (`read_buffer_size`); messages
+//!   need no write buffer (the queue and the socket's unwritten rest hold
+//!   shared buffers, not copies).
 //! - **Heartbeats** run on tokio's timer (tests pause it); the slow-consumer
 //!   limit and latency use the hub's [`brisk_core::Clock`].
 
@@ -128,6 +133,7 @@ mod queue;
 mod redis;
 mod stats;
 mod transport;
+mod wire;
 
 pub use auth::{AuthError, Authenticator, Identity, JwtAuthenticator};
 pub use config::{CloseCode, HubBuilder, SlowConsumerPolicy};

@@ -3,6 +3,10 @@
 // Server frames are written by hand into one buffer (the topic escaped by
 // serde_json, the data copied in as already-encoded JSON) so a broadcast is
 // encoded exactly once and every subscriber's queue holds the same `Bytes`.
+// That buffer is the whole WebSocket frame: the JSON is written after
+// `HEADROOM` spare bytes and the frame header (server frames are unmasked,
+// so it is the same for every connection) is filled in front of it at the
+// end, so a socket write sends the shared bytes as they are.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -57,12 +61,81 @@ pub(crate) fn message_head(out: &mut Vec<u8>, topic: &str, position: Option<(&st
 }
 
 /// A whole `message` frame around already-encoded JSON `data`.
-pub(crate) fn message_frame(topic: &str, position: Option<(&str, u64)>, data: &str) -> Bytes {
-    let mut out = Vec::with_capacity(64 + topic.len() + data.len());
+pub(crate) fn message_frame(topic: &str, position: Option<(&str, u64)>, data: &str) -> Frame {
+    let mut out = Frame::buffer(64 + topic.len() + data.len());
     message_head(&mut out, topic, position);
     out.extend_from_slice(data.as_bytes());
     out.push(b'}');
-    Bytes::from(out)
+    Frame::seal(out)
+}
+
+/// Bytes reserved in front of a message for its WebSocket frame header
+/// (2, 4 or 10 bytes for payloads below 126 bytes, below 64 KiB, larger).
+pub(crate) const HEADROOM: usize = 10;
+
+/// A server message encoded once as a complete WebSocket text frame (FIN,
+/// opcode 1, unmasked): the bytes every subscriber's socket receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Frame {
+    wire: Bytes,
+    head: u8,
+}
+
+impl Frame {
+    /// An empty buffer with the header's room reserved: write the JSON
+    /// after it, then [`seal`](Self::seal) it.
+    pub(crate) fn buffer(capacity: usize) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(HEADROOM + capacity);
+        buf.resize(HEADROOM, 0);
+        buf
+    }
+
+    /// Fills in the header for the JSON written after the headroom.
+    pub(crate) fn seal(mut buf: Vec<u8>) -> Self {
+        let len = buf.len() - HEADROOM;
+        let mut head = [0u8; HEADROOM];
+        head[0] = 0x81;
+        let n = if len < 126 {
+            head[1] = len as u8;
+            2
+        } else if let Ok(short) = u16::try_from(len) {
+            head[1] = 126;
+            head[2..4].copy_from_slice(&short.to_be_bytes());
+            4
+        } else {
+            head[1] = 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        };
+        let start = HEADROOM - n;
+        buf[start..HEADROOM].copy_from_slice(&head[..n]);
+        Self {
+            wire: Bytes::from(buf).slice(start..),
+            head: n as u8,
+        }
+    }
+
+    /// A frame holding a copy of `payload` (replies: built once, sent once).
+    pub(crate) fn text(payload: &[u8]) -> Self {
+        let mut buf = Self::buffer(payload.len());
+        buf.extend_from_slice(payload);
+        Self::seal(buf)
+    }
+
+    /// The whole frame as it goes on the wire.
+    pub(crate) fn wire(&self) -> &Bytes {
+        &self.wire
+    }
+
+    /// The JSON message (shares the frame's buffer).
+    pub(crate) fn payload(&self) -> Bytes {
+        self.wire.slice(usize::from(self.head)..)
+    }
+
+    /// The JSON message's length.
+    pub(crate) fn payload_len(&self) -> usize {
+        self.wire.len() - usize::from(self.head)
+    }
 }
 
 pub(crate) fn missed_frame(count: u64) -> Bytes {
@@ -146,7 +219,7 @@ mod tests {
     #[test]
     fn frames_are_valid_json() {
         let f = message_frame("a\"b", Some(("e1", 7)), r#"{"x":[1,2]}"#);
-        let v: serde_json::Value = serde_json::from_slice(&f).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&f.payload()).unwrap();
         assert_eq!(v["topic"], "a\"b");
         assert_eq!(v["offset"], 7);
         assert_eq!(v["data"]["x"][1], 2);
@@ -161,6 +234,27 @@ mod tests {
         assert_eq!((a["offset"].as_u64(), a["epoch"].as_str()), (Some(3), Some("z")));
         let w: serde_json::Value = serde_json::from_slice(&welcome_frame(4, None)).unwrap();
         assert!(w["user"].is_null());
+    }
+
+    #[test]
+    fn frames_carry_their_websocket_header() {
+        for len in [0, 1, 125, 126, 65_535, 65_536, 70_000] {
+            let payload = vec![b'x'; len];
+            let f = Frame::text(&payload);
+            let w = f.wire();
+            assert_eq!(w[0], 0x81, "FIN + text, len {len}");
+            let (n, head) = match w[1] {
+                126 => (usize::from(u16::from_be_bytes([w[2], w[3]])), 4),
+                127 => (
+                    usize::try_from(u64::from_be_bytes(w[2..10].try_into().unwrap())).unwrap(),
+                    10,
+                ),
+                short => (usize::from(short), 2),
+            };
+            assert_eq!((n, w.len()), (len, head + len), "len {len}");
+            assert_eq!(f.payload(), payload.as_slice());
+            assert_eq!(f.payload_len(), len);
+        }
     }
 
     #[test]

@@ -8,21 +8,31 @@
 // `missed` counts what the slow-consumer policy dropped since the client was
 // last told. The writer is woken through a `Notify` only when the queue goes
 // from empty to non-empty, so a burst costs one wake-up, not one per message.
+//
+// With a socket attached (`wire`), a push to an empty queue first tries to
+// write the frame straight to the socket (see wire.rs); the queue only fills
+// while the socket does not keep up, and then the policy below applies as
+// before. The connection's task takes batches under this mutex and commits
+// them to the wire before letting go, so a publisher's direct write never
+// overtakes queued messages.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::config::{CloseCode, SlowConsumerPolicy};
+use crate::protocol::Frame;
 use crate::stats::Counters;
+use crate::wire::{Offer, Wire};
 
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) frame: Bytes,
+    pub(crate) frame: Frame,
     pub(crate) queued_at: Instant,
 }
 
@@ -44,6 +54,8 @@ impl State {
 /// What [`Outbox::push`] did with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pushed {
+    /// Written to the socket at once (or started, the rest pending on it).
+    Written,
     Queued,
     DroppedOldest,
     Refused,
@@ -56,13 +68,25 @@ pub(crate) struct Outbox {
     pub(crate) notify: Notify,
     capacity: usize,
     policy: SlowConsumerPolicy,
+    wire: OnceLock<Arc<Wire>>,
+}
+
+/// What [`Outbox::poll_flush`] ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// Everything queued is on the socket.
+    Idle,
+    /// Everything is on the socket and the hub closed the connection.
+    Closed(CloseCode),
+    /// The socket failed (or none is attached).
+    Failed,
 }
 
 /// A batch taken from the queue by the writer.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     /// The frames, a `missed` notice first when messages were dropped.
-    pub(crate) frames: Vec<Bytes>,
+    pub(crate) frames: Vec<Frame>,
     /// When the oldest message of the batch was published.
     pub(crate) oldest: Option<Instant>,
     pub(crate) closed: Option<CloseCode>,
@@ -75,19 +99,51 @@ impl Outbox {
             notify: Notify::new(),
             capacity,
             policy,
+            wire: OnceLock::new(),
         }
+    }
+
+    /// Lets pushes write straight to this socket.
+    pub(crate) fn attach(&self, wire: Arc<Wire>) {
+        let _ = self.wire.set(wire);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn push(&self, frame: Bytes, high: bool, now: Instant, counters: &Counters) -> Pushed {
+    /// Queues `frame`, or (with `direct`) writes it at once when nothing
+    /// is queued or pending and the socket takes it. Counts drops; the caller counts
+    /// [`Pushed::Written`] as delivered.
+    pub(crate) fn push(
+        &self,
+        frame: &Frame,
+        high: bool,
+        now: Instant,
+        direct: bool,
+        counters: &Counters,
+    ) -> Pushed {
         let mut s = self.lock();
         if s.closed.is_some() {
             return Pushed::Closed;
         }
         let was_empty = s.len() == 0;
+        if direct
+            && was_empty
+            && s.missed == 0
+            && let Some(wire) = self.wire.get()
+        {
+            match wire.offer(frame.wire()) {
+                Offer::Written => return Pushed::Written,
+                Offer::Started => {
+                    drop(s);
+                    // The task finishes the frame when the socket drains.
+                    self.notify.notify_one();
+                    return Pushed::Written;
+                }
+                Offer::Busy => {}
+            }
+        }
         let mut outcome = Pushed::Queued;
         if s.len() >= self.capacity {
             match self.policy {
@@ -121,7 +177,7 @@ impl Outbox {
             }
         }
         let entry = Entry {
-            frame,
+            frame: frame.clone(),
             queued_at: now,
         };
         if high {
@@ -143,11 +199,15 @@ impl Outbox {
     /// notice ahead of them when messages were dropped.
     pub(crate) fn take(&self, max: usize) -> Batch {
         let mut s = self.lock();
+        Self::take_from(&mut s, max, self.capacity)
+    }
+
+    fn take_from(s: &mut State, max: usize, capacity: usize) -> Batch {
         let missed = std::mem::take(&mut s.missed);
         let n = s.len().min(max);
         let mut frames = Vec::with_capacity(n + usize::from(missed > 0));
         if missed > 0 && s.closed.is_none_or(|c| c == CloseCode::Restart) {
-            frames.push(crate::protocol::missed_frame(missed));
+            frames.push(Frame::text(&crate::protocol::missed_frame(missed)));
         }
         let mut oldest: Option<Instant> = None;
         for _ in 0..n {
@@ -157,13 +217,52 @@ impl Outbox {
             oldest = Some(oldest.map_or(e.queued_at, |o| o.min(e.queued_at)));
             frames.push(e.frame);
         }
-        if s.len() < self.capacity {
+        if s.len() < capacity {
             s.full_since = None;
         }
         Batch {
             frames,
             oldest,
             closed: s.closed,
+        }
+    }
+
+    /// The connection task's writer: finishes what is pending on the
+    /// socket, then writes the queue in batches of up to `max` (each one
+    /// vectored write), until the queue is empty (ready) or the socket is
+    /// full (pending, woken when it is writable). Counts what it hands to
+    /// the socket in `counters`, with the latency of each batch's oldest
+    /// message at `now`.
+    pub(crate) fn poll_flush(
+        &self,
+        cx: &mut Context<'_>,
+        max: usize,
+        now: Instant,
+        counters: &Counters,
+    ) -> Poll<Flush> {
+        let Some(wire) = self.wire.get() else {
+            return Poll::Ready(Flush::Failed);
+        };
+        let mut s = self.lock();
+        let mut closed = None;
+        let flushed = wire.poll_flush(
+            cx,
+            || {
+                let batch = Self::take_from(&mut s, max, self.capacity);
+                closed = batch.closed;
+                counters.handed_out(&batch, now);
+                batch
+                    .frames
+                    .into_iter()
+                    .map(|f| f.wire().clone())
+                    .collect::<Vec<Bytes>>()
+            },
+            4,
+        );
+        match flushed {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(_)) => Poll::Ready(Flush::Failed),
+            Poll::Ready(Ok(_)) => Poll::Ready(closed.map_or(Flush::Idle, Flush::Closed)),
         }
     }
 

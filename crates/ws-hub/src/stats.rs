@@ -8,8 +8,8 @@ use brisk_core::{StatsReport, StatsSource};
 
 use crate::Hub;
 
-// Delivery latency (publish to the writer taking the batch, one sample per
-// batch for its oldest message) in buckets of powers of two
+// Delivery latency (publish to the direct socket write, or to the writer
+// taking a queued batch, one sample per batch for its oldest message) in buckets of powers of two
 // microseconds: bucket i holds latencies below 2^i µs, the last one all
 // larger. 28 buckets reach 2^27 µs ≈ 134 s. Quantiles are read as the upper
 // bound of their bucket, so they are at most 2x high, never low.
@@ -35,6 +35,27 @@ impl Counters {
         let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         let bucket = (64 - micros.leading_zeros()) as usize;
         self.latency[bucket.min(BUCKETS - 1)].fetch_add(1, Relaxed);
+    }
+
+    /// A batch the writer took from a queue, handed to the socket.
+    pub(crate) fn handed_out(&self, batch: &crate::queue::Batch, now: std::time::Instant) {
+        if batch.frames.is_empty() {
+            return;
+        }
+        // One latency sample per batch, for its oldest message: an upper
+        // bound for the others, and one clock read per write, not per message.
+        if let Some(oldest) = batch.oldest {
+            self.record_latency(now.saturating_duration_since(oldest));
+        }
+        let bytes: usize = batch.frames.iter().map(crate::protocol::Frame::payload_len).sum();
+        self.messages_out.fetch_add(batch.frames.len() as u64, Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Relaxed);
+    }
+
+    /// Messages a publisher wrote straight to sockets.
+    pub(crate) fn written(&self, messages: u64, bytes: u64) {
+        self.messages_out.fetch_add(messages, Relaxed);
+        self.bytes_out.fetch_add(bytes, Relaxed);
     }
 
     fn latency_quantile(&self, q: f64) -> Option<Duration> {
@@ -88,8 +109,9 @@ pub struct HubStats {
     pub violations: u64,
     /// Publishes the cross-process fan-out could not send.
     pub fanout_errors: u64,
-    /// Median delivery latency, publish to the write of its batch (one sample
-    /// per batch, its oldest message; bucket upper bound).
+    /// Median delivery latency, publish to the socket write (one sample per
+    /// direct write, or per queued batch for its oldest message; bucket
+    /// upper bound).
     pub latency_p50: Option<Duration>,
     /// 99th percentile delivery latency (bucket upper bound).
     pub latency_p99: Option<Duration>,

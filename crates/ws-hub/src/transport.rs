@@ -1,35 +1,48 @@
-//! The WebSocket transport on axum: one task per connection.
+//! The WebSocket transport on axum: one task per connection, and direct
+//! writes from publishers.
 //
-// Each connection is one task that selects over three things: its send
-// queue (a batch of frames is fed to the socket and flushed once, so
-// everything queued goes out in as few writes as the write buffer allows),
-// the client's frames, and its heartbeat deadline. Memory per connection is
-// set deliberately: tungstenite's defaults keep a 128 KiB read buffer per
-// connection; the hub asks for `read_buffer_size` (1 KiB) and a
-// `write_buffer_size` of 8 KiB, with the hard frame limit at four times
-// `max_message_size`.
+// The handler does the WebSocket handshake itself (RFC 6455: GET with
+// `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and a key) so that,
+// after hyper's upgrade, it can take the TCP stream back from hyper and
+// share it (wire.rs): publishers write pre-encoded frames to it directly,
+// and the connection's task only writes what the socket did not take at
+// once. tungstenite, over the same socket, reads the client's frames and
+// answers pings and closes. Memory per connection is set deliberately:
+// tungstenite's defaults keep a 128 KiB read buffer per connection; the hub
+// asks for `read_buffer_size` (1 KiB), writes its own frames without a
+// write buffer, and sets the hard frame limit at four times
+// `max_message_size`. Any other upgraded I/O (TLS, a server other than
+// axum::serve) works too, behind a lock, without the direct writes' speed.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use brisk_core::Priority;
 use brisk_rate_limiter::RateLimiter;
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::auth::Identity;
 use crate::config::CloseCode;
 use crate::error::HubError;
-use crate::hub::{Connection, Delivery, Recovery, Subscribed};
+use crate::hub::{Connection, Recovery, Subscribed};
 use crate::protocol::{self, AckValue, Incoming, PROTOCOL_VERSION};
+use crate::queue::Flush;
+use crate::wire::{Sock, SockIo, Wire};
 use crate::{Hub, Position};
 
 /// A [`Router`] serving the hub at `path` (for example `"/ws"`).
@@ -44,16 +57,73 @@ pub fn router(hub: Hub, path: &str) -> Router {
     Router::new().route(path, get(ws_handler)).with_state(hub)
 }
 
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"error": code, "message": message});
+    (status, axum::Json(body)).into_response()
+}
+
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
 /// The axum handler behind [`router`], to mount in a router of your own
 /// whose state is a [`Hub`].
 ///
-/// Refuses the upgrade with 503 while the hub is full or shutting down,
+/// Answers a request that is not a WebSocket upgrade (HTTP/1.1 `GET` with
+/// `Upgrade: websocket`, version 13 and a key) with a 4xx JSON error,
+/// refuses the upgrade with 503 while the hub is full or shutting down,
 /// and with 401 when a `token` query parameter fails authentication.
 pub async fn ws_handler(
     State(hub): State<Hub>,
     Query(params): Query<HashMap<String, String>>,
-    ws: WebSocketUpgrade,
+    mut req: Request,
 ) -> Response {
+    if req.method() != Method::GET {
+        return refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "a WebSocket upgrade is a GET",
+        );
+    }
+    let headers = req.headers();
+    if !has_token(headers, header::CONNECTION, "upgrade") || !has_token(headers, header::UPGRADE, "websocket")
+    {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            "expected Connection: upgrade and Upgrade: websocket",
+        );
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v != "13")
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_websocket_version",
+            "Sec-WebSocket-Version must be 13",
+        );
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_websocket_key",
+            "Sec-WebSocket-Key is missing",
+        );
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    if req.extensions().get::<hyper::upgrade::OnUpgrade>().is_none() {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "not_upgradable",
+            "this connection cannot be upgraded",
+        );
+    }
     let c = hub.config();
     if hub.is_shutting_down() || hub.connection_count() >= c.max_connections {
         return (StatusCode::SERVICE_UNAVAILABLE, "hub full or shutting down").into_response();
@@ -65,25 +135,63 @@ pub async fn ws_handler(
         },
         _ => None,
     };
-    let hard_limit = c.max_message_size.saturating_mul(4);
-    ws.read_buffer_size(c.read_buffer_size)
-        .write_buffer_size(c.write_buffer_size)
-        .max_write_buffer_size(c.write_buffer_size.max(hard_limit).saturating_mul(2))
-        .max_message_size(hard_limit)
-        .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| serve(hub, socket, identity))
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let (sock, prefix) = unwrap_io(upgraded);
+        let hard_limit = hub.config().max_message_size.saturating_mul(4);
+        let config = WebSocketConfig::default()
+            .read_buffer_size(hub.config().read_buffer_size)
+            .write_buffer_size(0)
+            .max_write_buffer_size(hub.config().write_buffer_size.max(1024))
+            .max_message_size(Some(hard_limit))
+            .max_frame_size(Some(hard_limit));
+        let wire = Arc::new(Wire::new(sock));
+        let io = SockIo::new(wire.clone(), &prefix);
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        serve(hub, wire, ws, identity).await;
+    });
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::CONNECTION, header::HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
+    if let Ok(v) = header::HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    res
 }
 
-type Tx = SplitSink<WebSocket, Message>;
-type Rx = SplitStream<WebSocket>;
+/// The TCP stream under hyper's upgrade (`axum::serve` wraps it in one more
+/// private layer, which `hyper_util`'s `downcast` sees through), with the
+/// bytes hyper had already read past the request; any other I/O as it is.
+fn unwrap_io(upgraded: hyper::upgrade::Upgraded) -> (Sock, Bytes) {
+    let tcp = |io: TokioIo<TcpStream>| {
+        let stream = io.into_inner();
+        // Messages are small and latency-bound: no Nagle delay.
+        let _ = stream.set_nodelay(true);
+        Sock::Tcp(stream)
+    };
+    match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
+        Ok(parts) => (tcp(parts.io), parts.read_buf),
+        Err(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (tcp(parts.io), parts.read_buf),
+            Err(upgraded) => (
+                Sock::Other(Mutex::new(Box::pin(TokioIo::new(upgraded)))),
+                Bytes::new(),
+            ),
+        },
+    }
+}
 
-async fn close(tx: &mut Tx, code: CloseCode) {
+type Ws = WebSocketStream<SockIo>;
+
+async fn close(ws: &mut Ws, code: CloseCode, write_timeout: Duration) {
     let frame = CloseFrame {
-        code: code.code(),
+        code: code.code().into(),
         reason: Utf8Bytes::from_static(code.reason()),
     };
-    let _ = tx.send(Message::Close(Some(frame))).await;
-    let _ = tx.close().await;
+    let _ = timeout(write_timeout, ws.close(Some(frame))).await;
 }
 
 fn text(frame: Bytes) -> Message {
@@ -96,14 +204,14 @@ fn text(frame: Bytes) -> Message {
     }
 }
 
-async fn serve(hub: Hub, socket: WebSocket, identity: Option<Identity>) {
-    let (mut tx, mut rx) = socket.split();
+async fn serve(hub: Hub, wire: Arc<Wire>, mut ws: Ws, identity: Option<Identity>) {
+    let write_timeout = hub.config().write_timeout;
     let identity = match (&hub.config().authenticator, identity) {
         (None, _) => None,
         (Some(_), Some(id)) => Some(id),
-        (Some(_), None) => match authenticate(&hub, &mut tx, &mut rx).await {
+        (Some(_), None) => match authenticate(&hub, &mut ws).await {
             Ok(id) => Some(id),
-            Err(code) => return close(&mut tx, code).await,
+            Err(code) => return close(&mut ws, code, write_timeout).await,
         },
     };
     let conn = match hub.connect(identity.as_ref().map(|i| i.user.as_str())) {
@@ -114,20 +222,21 @@ async fn serve(hub: Hub, socket: WebSocket, identity: Option<Identity>) {
                 HubError::ShuttingDown => CloseCode::Restart,
                 _ => CloseCode::TryAgainLater,
             };
-            return close(&mut tx, code).await;
+            return close(&mut ws, code, write_timeout).await;
         }
     };
+    conn.attach(wire);
     let can_publish = identity
         .as_ref()
         .map_or(hub.config().client_publish, |i| i.can_publish);
-    conn.push_reply(protocol::welcome_frame(conn.id(), conn.user()), true);
-    let code = Session::new(conn, can_publish).run(&mut tx, &mut rx).await;
+    conn.push_reply(&protocol::welcome_frame(conn.id(), conn.user()), true);
+    let code = Session::new(conn, can_publish).run(&mut ws).await;
     if let Some(code) = code {
-        close(&mut tx, code).await;
+        close(&mut ws, code, write_timeout).await;
     }
 }
 
-async fn authenticate(hub: &Hub, tx: &mut Tx, rx: &mut Rx) -> Result<Identity, CloseCode> {
+async fn authenticate(hub: &Hub, ws: &mut Ws) -> Result<Identity, CloseCode> {
     let c = hub.config();
     let Some(auth) = c.authenticator.clone() else {
         return Err(CloseCode::Unauthenticated);
@@ -135,7 +244,7 @@ async fn authenticate(hub: &Hub, tx: &mut Tx, rx: &mut Rx) -> Result<Identity, C
     let deadline = Instant::now() + c.auth_timeout;
     let mut violations = 0;
     loop {
-        let msg = match timeout(deadline.saturating_duration_since(Instant::now()), rx.next()).await {
+        let msg = match timeout(deadline.saturating_duration_since(Instant::now()), ws.next()).await {
             Ok(Some(Ok(msg))) => msg,
             Ok(_) => return Err(CloseCode::Normal),
             Err(_) => return Err(CloseCode::Unauthenticated),
@@ -153,7 +262,7 @@ async fn authenticate(hub: &Hub, tx: &mut Tx, rx: &mut Rx) -> Result<Identity, C
                 violations += 1;
                 let frame =
                     protocol::error_frame("unauthenticated", "send {\"type\":\"auth\",\"token\":...} first");
-                if violations >= c.max_violations || tx.send(text(frame)).await.is_err() {
+                if violations >= c.max_violations || ws.send(text(frame)).await.is_err() {
                     return Err(CloseCode::Unauthenticated);
                 }
             }
@@ -192,28 +301,33 @@ impl Session {
 
     /// Runs until the connection ends; returns the close code to send, if
     /// the socket is still there to send it.
-    async fn run(mut self, tx: &mut Tx, rx: &mut Rx) -> Option<CloseCode> {
+    async fn run(mut self, ws: &mut Ws) -> Option<CloseCode> {
         let (ping_interval, pong_timeout, write_timeout) = {
             let c = self.conn.hub().config();
             (c.ping_interval, c.pong_timeout, c.write_timeout)
         };
         let mut last_heard = Instant::now();
         let mut ping_sent: Option<Instant> = None;
+        let mut deadline = last_heard + ping_interval;
+        // One timer for the connection's life, moved only when the
+        // deadline changes.
+        let sleep = sleep_until(deadline);
+        tokio::pin!(sleep);
         loop {
-            let deadline = match ping_sent {
+            let next = match ping_sent {
                 Some(at) => at + pong_timeout,
                 None => last_heard + ping_interval,
             };
+            if next != deadline {
+                deadline = next;
+                sleep.as_mut().reset(deadline);
+            }
             tokio::select! {
-                delivery = self.conn.next_batch() => match delivery {
-                    Delivery::Frames(frames) => {
-                        if !write_batch(tx, frames, write_timeout).await {
-                            return None;
-                        }
-                    }
-                    Delivery::Closed(code) => return Some(code),
+                flushed = writer(&self.conn, write_timeout) => match flushed {
+                    Flush::Closed(code) => return Some(code),
+                    Flush::Failed | Flush::Idle => return None,
                 },
-                msg = rx.next() => {
+                msg = ws.next() => {
                     let Some(Ok(msg)) = msg else { return None };
                     last_heard = Instant::now();
                     ping_sent = None;
@@ -223,14 +337,14 @@ impl Session {
                         Step::Gone => return None,
                     }
                 }
-                () = sleep_until(deadline) => {
+                () = &mut sleep => {
                     if ping_sent.is_some() {
                         let hub = self.conn.hub();
                         hub.inner.counters.heartbeat_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         return Some(CloseCode::HeartbeatTimeout);
                     }
                     ping_sent = Some(Instant::now());
-                    let ping = tx.send(Message::Ping(Bytes::new()));
+                    let ping = ws.send(Message::Ping(Bytes::new()));
                     if !matches!(timeout(write_timeout, ping).await, Ok(Ok(()))) {
                         return None;
                     }
@@ -247,7 +361,7 @@ impl Session {
             .counters
             .violations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.conn.push_reply(protocol::error_frame(code, message), true);
+        self.conn.push_reply(&protocol::error_frame(code, message), true);
         if self.violations >= self.conn.hub().config().max_violations {
             Step::Close(CloseCode::Policy)
         } else {
@@ -259,7 +373,7 @@ impl Session {
         let t = match msg {
             Message::Text(t) => t,
             Message::Binary(_) => return self.violation("binary_unsupported", "the protocol is JSON text"),
-            Message::Ping(_) | Message::Pong(_) => return Step::Continue,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Step::Continue,
             Message::Close(_) => return Step::Gone,
         };
         let max = self.conn.hub().config().max_message_size;
@@ -289,12 +403,12 @@ impl Session {
                 };
                 let _ = self.conn.unsubscribe(topic);
                 self.conn
-                    .push_reply(protocol::ack_frame("unsubscribed", topic, &[]), false);
+                    .push_reply(&protocol::ack_frame("unsubscribed", topic, &[]), false);
                 Step::Continue
             }
             "publish" => self.publish(&m).await,
             "ping" => {
-                self.conn.push_reply(protocol::simple_frame("pong", m.id), true);
+                self.conn.push_reply(&protocol::simple_frame("pong", m.id), true);
                 Step::Continue
             }
             "auth" => self.violation("bad_request", "already authenticated"),
@@ -327,12 +441,12 @@ impl Session {
                             ("offset", AckValue::Num(now.offset)),
                         ];
                         self.conn
-                            .push_reply(protocol::ack_frame("recovery_impossible", topic, &fields), false);
+                            .push_reply(&protocol::ack_frame("recovery_impossible", topic, &fields), false);
                     }
                     Some(Recovery::Recovered { count }) => {
                         let fields = [("count", AckValue::Num(count as u64))];
                         self.conn
-                            .push_reply(protocol::ack_frame("recovered", topic, &fields), false);
+                            .push_reply(&protocol::ack_frame("recovered", topic, &fields), false);
                     }
                     None => {}
                 }
@@ -342,12 +456,12 @@ impl Session {
                     ("subscribers", AckValue::Num(subscribers as u64)),
                 ];
                 self.conn
-                    .push_reply(protocol::ack_frame("subscribed", topic, &fields), false);
+                    .push_reply(&protocol::ack_frame("subscribed", topic, &fields), false);
                 Step::Continue
             }
             Err(e) => {
                 self.conn
-                    .push_reply(protocol::error_frame(error_code(&e), &e.to_string()), true);
+                    .push_reply(&protocol::error_frame(error_code(&e), &e.to_string()), true);
                 Step::Continue
             }
         }
@@ -356,7 +470,7 @@ impl Session {
     async fn publish(&mut self, m: &Incoming<'_>) -> Step {
         if !self.can_publish {
             self.conn.push_reply(
-                protocol::error_frame("forbidden", "this connection may not publish"),
+                &protocol::error_frame("forbidden", "this connection may not publish"),
                 true,
             );
             return Step::Continue;
@@ -373,11 +487,11 @@ impl Session {
             Ok(p) => {
                 let fields = [("offset", AckValue::Num(p.offset))];
                 self.conn
-                    .push_reply(protocol::ack_frame("published", topic, &fields), false);
+                    .push_reply(&protocol::ack_frame("published", topic, &fields), false);
             }
             Err(e) => {
                 self.conn
-                    .push_reply(protocol::error_frame(error_code(&e), &e.to_string()), true);
+                    .push_reply(&protocol::error_frame(error_code(&e), &e.to_string()), true);
             }
         }
         Step::Continue
@@ -393,12 +507,16 @@ fn error_code(e: &HubError) -> &'static str {
     }
 }
 
-async fn write_batch(tx: &mut Tx, frames: Vec<Bytes>, write_timeout: Duration) -> bool {
-    let write = async {
-        for frame in frames {
-            tx.feed(text(frame)).await?;
+/// The connection's writer: whenever something is queued, writes it (the
+/// socket's pending bytes first, then batches from the queue). Returns
+/// when the hub closed the connection and everything is written, or when
+/// the socket fails or takes nothing for `write_timeout`.
+async fn writer(conn: &Connection, write_timeout: Duration) -> Flush {
+    loop {
+        match timeout(write_timeout, std::future::poll_fn(|cx| conn.poll_flush(cx))).await {
+            Ok(Flush::Idle) => conn.queued().await,
+            Ok(done) => return done,
+            Err(_) => return Flush::Failed,
         }
-        tx.flush().await
-    };
-    matches!(timeout(write_timeout, write).await, Ok(Ok(())))
+    }
 }

@@ -75,6 +75,10 @@ async fn slow_websocket_reader_is_closed_with_4008_and_others_get_everything() {
     let hub = Hub::builder()
         .queue_capacity(4)
         .max_batch(4)
+        // The slow reader reads its close frame only at the end; on a busy
+        // machine a debug build's 300 encodes of 60 KB can outlast the
+        // default 10 s write timeout, which would drop it without one.
+        .write_timeout(Duration::from_secs(120))
         .slow_consumer(SlowConsumerPolicy::Disconnect {
             after: Duration::ZERO,
         })
