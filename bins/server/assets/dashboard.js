@@ -29,7 +29,10 @@
   }
 
   // A line chart of one or more series, scaled to their maximum.
+  // The canvas's `data-points` says how many points it shows (a hook for the
+  // browser test in tests/it/browser.rs).
   function chart(canvas, lines) {
+    canvas.dataset.points = String(Math.max(0, ...lines.map((l) => l.data.length)));
     const ctx = canvas.getContext("2d");
     const w = canvas.width, h = canvas.height, pad = 26;
     ctx.clearRect(0, 0, w, h);
@@ -193,8 +196,9 @@
   let alertCount = 0;
   function addAlert(a) {
     alertCount++;
-    $("alertcount").textContent = "(" + alertCount + " shown)";
     addFeed($("alerts"), a.text, a.entity + " · confidence " + fmt(a.confidence * 100) + "% · " + a.created_at + " · post " + a.post_id);
+    // The list keeps the latest 50; the count says how many arrived.
+    $("alertcount").textContent = "(" + alertCount + " received, " + $("alerts").children.length + " shown)";
   }
 
   function addGenerated(g) {

@@ -15,7 +15,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::app::{ANALYSIS_NS, AppState, Cached, NAMESPACES, dictionary_format, parse_dictionary};
+use crate::app::{ANALYSIS_NS, AppState, Hit, NAMESPACES, dictionary_format, parse_dictionary};
 use crate::db::{self, AlertQuery, AlertRow, PostQuery, PostRow};
 use crate::error::ApiError;
 use crate::http::{Admin, RawBody, raw_json};
@@ -181,11 +181,12 @@ fn parse_post(app: &AppState, v: &Value, at: &str, stamp: Timestamp) -> Result<P
     Ok(post)
 }
 
-/// Writes posts through the batch writer (waiting for the commit), then
-/// raises an alert row for each relevant post and entity, and publishes
-/// both on the hub when `publish`. If the alerts cannot be written the
-/// caller gets the error although the posts are stored: posts and alerts
-/// are keyed, so sending the same batch again stores nothing twice.
+/// Writes posts through the batch writer and an alert row for each
+/// relevant post and entity through the other, both at once, waits for
+/// both commits, then publishes both on the hub when `publish`. If either
+/// write fails the caller gets the error although the other may be stored:
+/// posts and alerts are keyed, so sending the same batch again stores
+/// nothing twice.
 pub(crate) async fn ingest(app: &AppState, posts: Vec<Post>, publish: bool) -> Result<Ingested, ApiError> {
     let stamp = now().as_unix_millis();
     let analyses: Vec<_> = posts.iter().map(|p| app.analyze(&p.text).0).collect();
@@ -208,10 +209,6 @@ pub(crate) async fn ingest(app: &AppState, posts: Vec<Post>, publish: bool) -> R
         Ok(Err(e)) => return Err(e.into()),
         Err(_) => return Err(ApiError::unavailable("the write queue is full; retry shortly", 2)),
     };
-    let ack = receipt.await?;
-    app.posts_ingested
-        .fetch_add(posts.len() as u64, Ordering::Relaxed);
-
     let raised = now();
     let mut alerts = Vec::new();
     for (post, a) in posts.iter().zip(&analyses) {
@@ -235,9 +232,29 @@ pub(crate) async fn ingest(app: &AppState, posts: Vec<Post>, publish: bool) -> R
         }
     }
     let n_alerts = alerts.len();
-    if !alerts.is_empty() {
-        let events = if publish { alerts.clone() } else { Vec::new() };
-        app.alerts.write_and_wait(alerts).await?;
+    // The alerts go to their writer while the posts' batch commits (no
+    // foreign key ties them): the answer waits for both commits, not for
+    // one after the other.
+    let events = if publish { alerts.clone() } else { Vec::new() };
+    let alert_receipt = if alerts.is_empty() {
+        None
+    } else {
+        match tokio::time::timeout(QUEUE_WAIT, app.alerts.write(alerts)).await {
+            Ok(Ok(receipt)) => Some(receipt),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(ApiError::unavailable("the write queue is full; retry shortly", 2)),
+        }
+    };
+    let (ack, alert_ack) = tokio::join!(receipt, async {
+        match alert_receipt {
+            Some(r) => r.await.map(Some),
+            None => Ok(None),
+        }
+    });
+    let ack = ack?;
+    app.posts_ingested
+        .fetch_add(posts.len() as u64, Ordering::Relaxed);
+    if alert_ack?.is_some() {
         app.alerts_raised.fetch_add(n_alerts as u64, Ordering::Relaxed);
         for alert in &events {
             app.publish("alerts", alert).await;
@@ -377,8 +394,12 @@ pub(crate) async fn post_analyze(State(app): State<AppState>, body: RawBody) -> 
     match (obj.get("text"), obj.get("texts")) {
         (Some(Value::String(t)), None) => {
             check("text", t)?;
-            let (a, cached) = app.analyze(t);
-            Ok(raw_json(StatusCode::OK, with_cached(&a.json, cached)))
+            let (a, hit) = app
+                .analyze_many(&[t.as_str()])
+                .await
+                .pop()
+                .ok_or_else(|| ApiError::internal("analysis", &"no result"))?;
+            Ok(raw_json(StatusCode::OK, with_hit(&a.json, hit)))
         }
         (None, Some(Value::Array(items))) => {
             if items.is_empty() || items.len() > MAX_BATCH {
@@ -387,18 +408,21 @@ pub(crate) async fn post_analyze(State(app): State<AppState>, body: RawBody) -> 
                     format!("must hold 1 to {MAX_BATCH} texts"),
                 ));
             }
-            let mut out = String::from("{\"results\":[");
+            let mut texts = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let field = format!("texts[{i}]");
                 let Value::String(t) = item else {
                     return Err(ApiError::invalid(&field, "must be a string"));
                 };
                 check(&field, t)?;
-                let (a, cached) = app.analyze(t);
+                texts.push(t.as_str());
+            }
+            let mut out = String::from("{\"results\":[");
+            for (i, (a, hit)) in app.analyze_many(&texts).await.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&with_cached(&a.json, cached));
+                out.push_str(&with_hit(&a.json, hit));
             }
             out.push_str("]}");
             Ok(raw_json(StatusCode::OK, out))
@@ -410,14 +434,13 @@ pub(crate) async fn post_analyze(State(app): State<AppState>, body: RawBody) -> 
     }
 }
 
-/// The cached JSON object with `"cached": …` as its first member.
-fn with_cached(json: &str, cached: bool) -> String {
-    let mut s = String::with_capacity(json.len() + 16);
-    s.push_str(if cached {
-        "{\"cached\":true,"
-    } else {
-        "{\"cached\":false,"
-    });
+/// The cached JSON object with `"cached": …` (and, for a hit,
+/// `"cache_tier": "l1"` or `"l2"`) as its first members.
+fn with_hit(json: &str, hit: Hit) -> String {
+    let members = hit.members();
+    let mut s = String::with_capacity(json.len() + members.len() + 1);
+    s.push('{');
+    s.push_str(members);
     s.push_str(&json[1..]);
     s
 }
@@ -666,10 +689,31 @@ pub(crate) async fn cache_invalidate(
             format!("{ns:?} is not a namespace ({})", NAMESPACES.join(", ")),
         )
     })?;
+    let tiered = app.tiered.as_ref().map(|t| {
+        if ns == ANALYSIS_NS {
+            &t.analysis
+        } else {
+            &t.generation
+        }
+    });
     match obj.get("key") {
         None | Some(Value::Null) => {
             cache.invalidate_all();
-            Ok(Json(json!({"namespace": ns, "invalidated": "all"})).into_response())
+            // With Redis: every process's L1 and the Redis entries too.
+            let everywhere = match tiered {
+                Some(t) => match t.invalidate_namespace().await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "namespace invalidated in this process only");
+                        false
+                    }
+                },
+                None => false,
+            };
+            Ok(
+                Json(json!({"namespace": ns, "invalidated": "all", "all_processes": everywhere}))
+                    .into_response(),
+            )
         }
         Some(Value::String(text)) => {
             if ns != ANALYSIS_NS {
@@ -678,7 +722,13 @@ pub(crate) async fn cache_invalidate(
                     format!("keys are texts of the {ANALYSIS_NS:?} namespace only"),
                 ));
             }
-            let removed = cache.remove(&app.analysis_key(text)).is_some();
+            let key = app.analysis_key(text);
+            let removed = cache.remove(&key).is_some();
+            if let Some(t) = tiered
+                && let Err(e) = t.remove(&key).await
+            {
+                tracing::warn!(error = %e, "key removed in this process only");
+            }
             Ok(Json(json!({"namespace": ns, "invalidated": if removed { 1 } else { 0 }})).into_response())
         }
         Some(_) => Err(ApiError::invalid("key", "must be a string (the analysed text)")),
@@ -720,39 +770,70 @@ pub(crate) async fn metrics(State(app): State<AppState>) -> Response {
 
 // ---------------------------------------------------------------- generation
 
-/// `POST /api/generate`: `{topic?, n?, hook?, seed?, max_chars?}` through the
-/// pipeline at High priority; the posts are also published on `generated`.
-/// A request with a seed is deterministic for a model version, so its answer
-/// is cached (namespace `generation`) under the request and the version.
+/// `POST /api/generate`: `{topic?, n?, hook?, seed?, max_chars?}`. With
+/// `LLM_BASE_URL`, the API is asked first (through its client's pipeline,
+/// limiter and cache) and the local model answers when it cannot;
+/// otherwise the local model, through the pipeline at High priority. The
+/// answer's `backend` says which (`"llm"` or `"local"`); the posts are also
+/// published on `generated`. A local request with a seed is deterministic
+/// for a model, so its answer is cached (namespace `generation`) under the
+/// request and the model's fingerprint.
 pub(crate) async fn post_generate(State(app): State<AppState>, body: RawBody) -> Result<Response, ApiError> {
     let request = crate::generate::parse_request(&body.json()?)?;
+    let topic = request.topic.clone();
     let version = app.model.version();
-    let key = request.seed.map(|_| request.cache_key(version));
+    let mut llm_error = None;
+    if let Some(llm) = &app.llm {
+        match llm.generate(&request, &app.model).await {
+            Ok(posts) => {
+                let json = json!({
+                    "posts": posts,
+                    "backend": "llm",
+                    "llm_model": llm.model(),
+                    "topic": topic,
+                    "model_version": version,
+                })
+                .to_string();
+                app.publish("generated", &RawJson(&json)).await;
+                return Ok(raw_json(StatusCode::OK, with_hit(&json, Hit::Miss)));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the LLM gave no answer; generating locally");
+                llm_error = Some(e);
+            }
+        }
+    }
+    // Not cached when an LLM is configured: its answer is wanted once it is back.
+    let key = request
+        .seed
+        .filter(|_| app.llm.is_none())
+        .map(|_| request.cache_key(app.model.fingerprint()));
     if let Some(key) = &key
-        && let Some(Cached::Generation(json)) = app.generation.get(key)
+        && let Some((json, hit)) = app.cached_generation(key).await
     {
         app.publish("generated", &RawJson(&json)).await;
-        return Ok(raw_json(StatusCode::OK, with_cached(&json, true)));
+        return Ok(raw_json(StatusCode::OK, with_hit(&json, hit)));
     }
-    let topic = request.topic.clone();
     let start = std::time::Instant::now();
     let posts = crate::generate::run(&app.generator, request).await?;
-    let json = json!({
+    let mut answer = json!({
         "posts": &*posts,
         "backend": "local",
         "topic": topic,
         "model_version": version,
-    })
-    .to_string();
+    });
+    if let Some(e) = llm_error {
+        answer["llm_error"] = json!(e);
+    }
+    let json = answer.to_string();
     app.publish("generated", &RawJson(&json)).await;
     if let Some(key) = key {
         let cost = u32::try_from(start.elapsed().as_micros())
             .unwrap_or(u32::MAX)
             .max(1);
-        app.generation
-            .insert_with_cost(key, Cached::Generation(Arc::from(json.as_str())), cost);
+        app.cache_generation(key, Arc::from(json.as_str()), cost).await;
     }
-    Ok(raw_json(StatusCode::OK, with_cached(&json, false)))
+    Ok(raw_json(StatusCode::OK, with_hit(&json, Hit::Miss)))
 }
 
 /// JSON text that serializes as itself (it is ours, already valid).

@@ -5,18 +5,20 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use brisk_cache::{Cache, MemSize, NamespaceConfig};
+use brisk_cache::{Cache, MemSize, NamespaceConfig, TieredCache};
 use brisk_core::{ContentHash, PostLimits, StatsSource, Timestamp};
 use brisk_db_pool::{BatchWriter, PgPool, SqliteStore, Store};
 use brisk_monitor::{CheckOutcome, HealthChecks, History, Monitor, Operation, SystemSampler};
 use brisk_pattern_matcher::{Dictionary, Matcher};
 use brisk_rate_limiter::{KeySource, Quota, RateLimitLayer};
 use brisk_ws_hub::{Hub, RedisFanout};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Database, Settings};
 use crate::db::{self, AlertRow, PostRow};
 use crate::generate::{self, GenPipeline, Model};
+use crate::limits::SharedLimits;
+use crate::llm::Llm;
 use crate::seed;
 
 /// The cache namespace of analyses.
@@ -31,6 +33,100 @@ pub(crate) const GENERATION_NS: &str = "generation";
 pub(crate) enum Cached {
     Analysis(Arc<CachedAnalysis>),
     Generation(Arc<str>),
+}
+
+/// How a cached value travels to Redis (postcard: the borrowed and the
+/// owned form encode alike).
+#[derive(Serialize)]
+enum CachedRef<'a> {
+    Analysis {
+        json: &'a str,
+        score: f64,
+        relevant: bool,
+        entities: Vec<&'a str>,
+        signals: &'a str,
+    },
+    Generation(&'a str),
+}
+
+/// The owned form of [`CachedRef`].
+#[derive(Deserialize)]
+enum CachedOwned {
+    Analysis {
+        json: String,
+        score: f64,
+        relevant: bool,
+        entities: Vec<String>,
+        signals: String,
+    },
+    Generation(String),
+}
+
+impl Serialize for Cached {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cached::Analysis(a) => CachedRef::Analysis {
+                json: &a.json,
+                score: a.score,
+                relevant: a.relevant,
+                entities: a.entities.iter().map(|e| &**e).collect(),
+                signals: &a.signals,
+            },
+            Cached::Generation(g) => CachedRef::Generation(g),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cached {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match CachedOwned::deserialize(d)? {
+            CachedOwned::Analysis {
+                json,
+                score,
+                relevant,
+                entities,
+                signals,
+            } => Cached::Analysis(Arc::new(CachedAnalysis {
+                json: json.into_boxed_str(),
+                score,
+                relevant,
+                entities: entities.into_iter().map(Arc::from).collect(),
+                signals: signals.into_boxed_str(),
+            })),
+            CachedOwned::Generation(g) => Cached::Generation(Arc::from(g)),
+        })
+    }
+}
+
+/// Where a cached answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hit {
+    /// Computed now.
+    Miss,
+    /// This process's cache.
+    L1,
+    /// Redis: computed by another process (or before a restart).
+    L2,
+}
+
+impl Hit {
+    /// The `"cached"` member and, for a hit, `"cache_tier"`, with a
+    /// trailing comma: the start of a JSON object's members.
+    pub(crate) fn members(self) -> &'static str {
+        match self {
+            Hit::Miss => "\"cached\":false,",
+            Hit::L1 => "\"cached\":true,\"cache_tier\":\"l1\",",
+            Hit::L2 => "\"cached\":true,\"cache_tier\":\"l2\",",
+        }
+    }
+}
+
+/// The Redis L2 of both namespaces (`REDIS_URL`).
+#[derive(Debug)]
+pub(crate) struct Tiered {
+    pub(crate) analysis: TieredCache<ContentHash, Cached>,
+    pub(crate) generation: TieredCache<ContentHash, Cached>,
 }
 
 impl MemSize for Cached {
@@ -103,6 +199,13 @@ impl MemSize for CachedAnalysis {
     }
 }
 
+/// The part of the analysis keys that stands for the dictionary.
+fn dictionary_hash(source: &str) -> u64 {
+    #[allow(clippy::cast_possible_truncation)] // the low half of the hash is enough
+    let low = ContentHash::of_parts(&[b"brisk-dictionary/1".as_slice(), source.as_bytes()]).as_u128() as u64;
+    low
+}
+
 /// The dictionary's text as last loaded, for `GET /api/dictionary`.
 #[derive(Clone, Debug)]
 pub(crate) struct DictionaryText {
@@ -129,6 +232,9 @@ pub(crate) struct App {
     pub(crate) dictionary: Mutex<DictionaryText>,
     /// Serialises dictionary updates (parse, reload, save).
     pub(crate) dictionary_update: tokio::sync::Mutex<()>,
+    /// A hash of the dictionary's text: part of every analysis key, so a
+    /// reload changes every key, and processes with the same dictionary
+    /// share analyses through Redis.
     pub(crate) dict_version: AtomicU64,
     pub(crate) monitor: Monitor,
     pub(crate) http: Operation,
@@ -148,6 +254,13 @@ pub(crate) struct App {
     /// Set once the Redis fan-out is attached (`REDIS_URL`).
     /// Shared with the Redis health check.
     pub(crate) fanout: Arc<OnceLock<RedisFanout>>,
+    /// The Redis L2 behind `analysis` and `generation` (`REDIS_URL`).
+    pub(crate) tiered: Option<Arc<Tiered>>,
+    /// Per-client limits shared through Redis (`REDIS_URL`), with `limits`
+    /// as the local fallback.
+    pub(crate) shared_limits: Option<SharedLimits>,
+    /// The LLM backend (`LLM_BASE_URL`).
+    pub(crate) llm: Option<Arc<Llm>>,
 }
 
 impl App {
@@ -191,17 +304,9 @@ impl App {
         store.migrate(&migrations).await.map_err(db_err)?;
         let (posts, alerts) = db::writers(&store).map_err(db_err)?;
 
-        let corpus = db::recent_posts(&store, 50_000).await.map_err(|e| match e {
-            db::DbError::Db(e) => db_err(e),
-            other => component("database")(&other),
-        })?;
-        let model = tokio::task::spawn_blocking(move || generate::initial_model(&corpus))
-            .await
-            .map_err(|e| component("generator")(&e))?
-            .map_err(|e| component("generator")(&e))?;
-        let model = Arc::new(Model::new(model));
-        let generator =
-            generate::pipeline(Arc::clone(&model)).map_err(|e| component("generation pipeline")(&e))?;
+        let model = Arc::new(initial_model(&store, &settings).await?);
+        let generator = generate::pipeline(Arc::clone(&model), settings.generate_queue_capacity)
+            .map_err(|e| component("generation pipeline")(&e))?;
 
         let (dict, dict_text) = load_dictionary(&settings)?;
         let matcher = Matcher::builder(dict)
@@ -246,11 +351,34 @@ impl App {
             .map_err(|e| component("ws hub")(&e))?;
 
         let (limits, limit_classes) = rate_limits(&settings)?;
+        let shared_limits = match (&settings.redis_url, &limits) {
+            (Some(url), Some(_)) => Some(
+                SharedLimits::build(url.expose(), &settings.redis_prefix, &limit_classes)
+                    .map_err(|e| component("rate limiter")(&e))?,
+            ),
+            _ => None,
+        };
+        let tiered = match &settings.redis_url {
+            Some(url) => Some(Arc::new(tiered_cache(
+                &cache,
+                url.expose(),
+                &settings.redis_prefix,
+            )?)),
+            None => None,
+        };
+        let llm = Llm::build(&settings).map_err(|e| component("LLM")(&e))?;
 
         let fanout = Arc::new(OnceLock::new());
         let health = Arc::new(
-            health_checks(&store, &settings, Arc::clone(&fanout))
-                .map_err(|e| component("health checks")(&e))?,
+            health_checks(
+                &store,
+                &settings,
+                Arc::clone(&fanout),
+                tiered.clone(),
+                shared_limits.clone(),
+                llm.clone(),
+            )
+            .map_err(|e| component("health checks")(&e))?,
         );
 
         let store_source: Arc<dyn StatsSource> = Arc::new(store.clone());
@@ -260,7 +388,7 @@ impl App {
             post_limits: PostLimits::default()
                 .max_text_chars(settings.max_text_chars)
                 .max_field_chars(256),
-            dict_version: AtomicU64::new(dict_text.version),
+            dict_version: AtomicU64::new(dictionary_hash(&dict_text.source)),
             dictionary: Mutex::new(dict_text),
             dictionary_update: tokio::sync::Mutex::new(()),
             settings,
@@ -286,6 +414,9 @@ impl App {
             model,
             generator,
             fanout,
+            tiered,
+            shared_limits,
+            llm,
         });
         app.register_sources();
         Ok(app)
@@ -298,10 +429,17 @@ impl App {
                 if let Some(app) = self.0.upgrade() {
                     app.posts.report_stats(out);
                     app.alerts.report_stats(out);
-                    app.cache.report_stats(out);
+                    match &app.tiered {
+                        // The L1's series and the L2's (`brisk_cache_l2_*`).
+                        Some(t) => t.analysis.report_stats(out),
+                        None => app.cache.report_stats(out),
+                    }
                     app.matcher.report_stats(out);
                     app.hub.report_stats(out);
                     app.generator.report_stats(out);
+                    if let Some(llm) = &app.llm {
+                        llm.client().report_stats(out);
+                    }
                 }
             }
         }
@@ -344,20 +482,97 @@ impl App {
         }
     }
 
-    /// The cache key of `text` under the current dictionary: a reload
-    /// changes every key, so no stale analysis is served.
+    /// The cache key of `text` under the current dictionary (its text's
+    /// hash): a reload changes every key, so no stale analysis is served.
     pub(crate) fn analysis_key(&self, text: &str) -> ContentHash {
         let version = self.dict_version.load(Ordering::Acquire);
         ContentHash::of_parts(&[&version.to_le_bytes()[..], text.as_bytes()])
     }
 
-    /// The analysis of `text`, from the cache or computed and cached (the
-    /// cost saved by later hits is the computation's microseconds).
+    /// The analysis of `text`, from this process's cache or computed and
+    /// cached (the cost saved by later hits is the computation's
+    /// microseconds). Ingest uses this: its texts are new, and a Redis
+    /// round trip per post would cost more than the analysis.
     pub(crate) fn analyze(&self, text: &str) -> (Arc<CachedAnalysis>, bool) {
         let key = self.analysis_key(text);
         if let Some(Cached::Analysis(hit)) = self.analysis.get(&key) {
             return (hit, true);
         }
+        let (value, cost) = self.compute_analysis(text);
+        self.analysis
+            .insert_with_cost(key, Cached::Analysis(Arc::clone(&value)), cost);
+        (value, false)
+    }
+
+    /// The analyses of `texts` for `POST /api/analyze`: from this process's
+    /// cache, else (with `REDIS_URL`) from Redis in one round trip, else
+    /// computed, cached here and written to Redis for the other processes.
+    /// A Redis outage makes this the L1-only path; it never fails.
+    pub(crate) async fn analyze_many(&self, texts: &[&str]) -> Vec<(Arc<CachedAnalysis>, Hit)> {
+        let keys: Vec<ContentHash> = texts.iter().map(|t| self.analysis_key(t)).collect();
+        let mut out: Vec<Option<(Arc<CachedAnalysis>, Hit)>> = keys
+            .iter()
+            .map(|k| match self.analysis.get(k) {
+                Some(Cached::Analysis(a)) => Some((a, Hit::L1)),
+                _ => None,
+            })
+            .collect();
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| out[i].is_none()).collect();
+        if missing.is_empty() {
+            return out.into_iter().flatten().collect();
+        }
+        let tiered = self.tiered.as_deref();
+        if let Some(tiered) = tiered {
+            let wanted: Vec<ContentHash> = missing.iter().map(|&i| keys[i]).collect();
+            let found = tiered.analysis.get_many(&wanted).await;
+            for (&i, f) in missing.iter().zip(found) {
+                if let Some(Cached::Analysis(a)) = f {
+                    out[i] = Some((a, Hit::L2));
+                }
+            }
+        }
+        for i in missing {
+            if out[i].is_some() {
+                continue;
+            }
+            let (value, cost) = self.compute_analysis(texts[i]);
+            let cached = Cached::Analysis(Arc::clone(&value));
+            self.analysis.insert_with_cost(keys[i], cached.clone(), cost);
+            if let Some(tiered) = tiered
+                && let Err(e) = tiered.analysis.insert_l2(&keys[i], &cached).await
+            {
+                tracing::debug!(error = %e, "analysis not written to Redis");
+            }
+            out[i] = Some((value, Hit::Miss));
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// A cached seeded generation: this process's, else (with `REDIS_URL`)
+    /// another process's with an equal model.
+    pub(crate) async fn cached_generation(&self, key: &ContentHash) -> Option<(Arc<str>, Hit)> {
+        if let Some(Cached::Generation(json)) = self.generation.get(key) {
+            return Some((json, Hit::L1));
+        }
+        match self.tiered.as_ref()?.generation.get(key).await? {
+            Cached::Generation(json) => Some((json, Hit::L2)),
+            Cached::Analysis(_) => None,
+        }
+    }
+
+    /// Caches a seeded generation here and (with `REDIS_URL`) in Redis.
+    pub(crate) async fn cache_generation(&self, key: ContentHash, json: Arc<str>, cost: u32) {
+        let value = Cached::Generation(json);
+        self.generation.insert_with_cost(key, value.clone(), cost);
+        if let Some(tiered) = &self.tiered
+            && let Err(e) = tiered.generation.insert_l2(&key, &value).await
+        {
+            tracing::debug!(error = %e, "generation not written to Redis");
+        }
+    }
+
+    /// Analyses `text` and says how many microseconds it took.
+    fn compute_analysis(&self, text: &str) -> (Arc<CachedAnalysis>, u32) {
         let start = Instant::now();
         let analysis = self.matcher.analyze(text);
         let r = &analysis.relevance;
@@ -385,16 +600,15 @@ impl App {
         let cost = u32::try_from(start.elapsed().as_micros())
             .unwrap_or(u32::MAX)
             .max(1);
-        self.analysis
-            .insert_with_cost(key, Cached::Analysis(Arc::clone(&value)), cost);
-        (value, false)
+        (value, cost)
     }
 
     /// Replaces the dictionary: compiled, swapped in for every reader, saved
     /// to the dictionary file, and the cached analyses of the old one dropped.
     pub(crate) fn install_dictionary(&self, dict: &Dictionary, source: String) -> Result<u64, String> {
         let version = self.matcher.reload(dict).map_err(|e| e.to_string())?;
-        self.dict_version.store(version, Ordering::Release);
+        self.dict_version
+            .store(dictionary_hash(&source), Ordering::Release);
         self.analysis.invalidate_all();
         let mut current = self.dictionary.lock().unwrap_or_else(PoisonError::into_inner);
         current.source = source;
@@ -489,29 +703,15 @@ fn rate_limits(settings: &Settings) -> Result<Limits, StartError> {
         ("generate", per_minute),
         ("admin", admin),
     ];
-    let key = KeySource::function(|parts| {
-        if let Some(k) = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok())
-            && !k.is_empty()
-        {
-            return Some(format!("key:{k}"));
-        }
-        parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| format!("ip:{}", c.0.ip()))
-    });
+    let key = KeySource::function(|parts| crate::limits::client_key(&parts.headers, &parts.extensions));
     let mut builder = RateLimitLayer::builder().key(key).max_keys(100_000);
     for &(name, limit) in &classes {
         builder = builder.class(name, [Quota::per_minute(limit).named(name)]);
     }
-    let layer = builder
-        .route("/api/posts", "ingest")
-        .route("/api/analyze", "analyze")
-        .route("/api/generate", "generate")
-        .route("/api/dictionary", "admin")
-        .route("/api/cache/invalidate", "admin")
-        .build()
-        .map_err(|e| component("rate limiter")(&e))?;
+    for &(prefix, class) in crate::limits::ROUTES {
+        builder = builder.route(prefix, class);
+    }
+    let layer = builder.build().map_err(|e| component("rate limiter")(&e))?;
     Ok((Some(layer), classes))
 }
 
@@ -564,14 +764,80 @@ pub(crate) fn spawn_fanout(app: &AppState) -> Option<tokio::task::JoinHandle<()>
     }))
 }
 
+/// The local model: loaded from `DATA_DIR/model.bin` when the database has
+/// posts and the file is a model this build reads, else trained on the
+/// newest posts in the database (at most `max_model_posts`, 50,000 at most).
+async fn initial_model(store: &Store, settings: &Settings) -> Result<Model, StartError> {
+    let db_err = |e: db::DbError| match e {
+        db::DbError::Db(source) => StartError::Database {
+            path: settings.database.describe(),
+            source,
+        },
+        other => component("database")(&other),
+    };
+    let cap = settings.max_model_posts;
+    let path = generate::model_path(&settings.data_dir);
+    let has_posts = db::count(store, "posts").await.map_err(db_err)? > 0;
+    if has_posts && path.exists() {
+        let p = path.clone();
+        match tokio::task::spawn_blocking(move || generate::load_model(&p)).await {
+            Ok(Ok((g, version))) => {
+                tracing::info!(
+                    path = %path.display(),
+                    version,
+                    posts = g.posts(),
+                    "loaded the generator model"
+                );
+                return Ok(Model::new(g, version, cap));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(path = %path.display(), error = %e, "the saved model cannot be used; training afresh");
+            }
+            Err(e) => tracing::warn!(error = %e, "loading the saved model"),
+        }
+    }
+    let corpus = if has_posts {
+        db::recent_posts(store, cap.min(50_000)).await.map_err(db_err)?
+    } else {
+        Vec::new()
+    };
+    let g = tokio::task::spawn_blocking(move || generate::initial_model(&corpus, cap))
+        .await
+        .map_err(|e| component("generator")(&e))?
+        .map_err(|e| component("generator")(&e))?;
+    Ok(Model::new(g, 1, cap))
+}
+
+/// The Redis L2 in front of which `cache` is the L1, under
+/// `PREFIX` + `cache`; Redis entries live as long as the namespace's own TTL.
+fn tiered_cache(cache: &Cache<ContentHash, Cached>, url: &str, prefix: &str) -> Result<Tiered, StartError> {
+    let root = TieredCache::builder(cache.clone(), url)
+        .prefix(format!("{prefix}cache"))
+        .namespace_l2_ttl(ANALYSIS_NS, Duration::from_secs(3600))
+        .namespace_l2_ttl(GENERATION_NS, Duration::from_secs(600))
+        .timeout(Duration::from_millis(250))
+        .build()
+        .map_err(|e| component("cache L2")(&e))?;
+    Ok(Tiered {
+        analysis: root
+            .namespace(ANALYSIS_NS)
+            .map_err(|e| component("cache L2")(&e))?,
+        generation: root
+            .namespace(GENERATION_NS)
+            .map_err(|e| component("cache L2")(&e))?,
+    })
+}
+
 fn health_checks(
     store: &Store,
     settings: &Settings,
     fanout: Arc<OnceLock<RedisFanout>>,
+    tiered: Option<Arc<Tiered>>,
+    shared_limits: Option<SharedLimits>,
+    llm: Option<Arc<Llm>>,
 ) -> Result<HealthChecks, brisk_core::ConfigError> {
     let db = store.clone();
     let redis = settings.redis_url.as_ref().map(|u| u.expose().to_owned());
-    let llm = settings.llm_base_url.is_some();
     HealthChecks::builder()
         .check_with("database", Duration::from_secs(2), 3, true, move || {
             let db = db.clone();
@@ -591,6 +857,7 @@ fn health_checks(
         })
         .check("redis", Duration::from_secs(1), move || {
             let (url, fanout) = (redis.clone(), Arc::clone(&fanout));
+            let (tiered, shared) = (tiered.clone(), shared_limits.clone());
             async move {
                 let Some(url) = url else {
                     return CheckOutcome::healthy("not configured: in-process cache, local limits, one node");
@@ -600,22 +867,35 @@ fn health_checks(
                     Some(f) if f.is_subscribed() => "fan-out subscribed",
                     Some(_) => "fan-out reconnecting",
                 };
+                let l2 = match &tiered {
+                    Some(t) if t.analysis.is_circuit_open() => "cache L2 paused (L1 only)",
+                    Some(_) => "cache L2 on",
+                    None => "cache L2 off",
+                };
+                let limits = match &shared {
+                    Some(l) if l.is_falling_back() => "client limits local",
+                    Some(_) => "client limits shared",
+                    None => "client limits off",
+                };
                 match ping(&url).await {
-                    Ok(()) if fanout == "fan-out subscribed" => {
-                        CheckOutcome::healthy(format!("PONG; {fanout}"))
+                    Ok(()) if fanout == "fan-out subscribed" && !l2.contains("paused") => {
+                        CheckOutcome::healthy(format!("PONG; {fanout}; {l2}; {limits}"))
                     }
-                    Ok(()) => CheckOutcome::degraded(format!("PONG; {fanout}")),
+                    Ok(()) => CheckOutcome::degraded(format!("PONG; {fanout}; {l2}; {limits}")),
                     Err(e) => CheckOutcome::degraded(format!(
-                        "unreachable ({e}): WebSocket events reach this process's clients only; {fanout}"
+                        "unreachable ({e}): WebSocket events reach this process's clients only, \
+                         the cache is this process's (L1), client limits are local; {fanout}"
                     )),
                 }
             }
         })
-        .check("llm", Duration::from_secs(1), move || async move {
-            if llm {
-                CheckOutcome::degraded("LLM_BASE_URL is set but this build has no LLM generation yet")
-            } else {
-                CheckOutcome::healthy("not configured")
+        .check("llm", Duration::from_secs(1), move || {
+            let llm = llm.clone();
+            async move {
+                match llm {
+                    Some(llm) => llm.check().await,
+                    None => CheckOutcome::healthy("not configured: the local model generates"),
+                }
             }
         })
         .build()
@@ -642,8 +922,9 @@ pub(crate) async fn import_corpus(
     drop(posts);
     // Retrain from the database: the model already holds what was there
     // before, and re-imported posts must not count twice.
-    let corpus = db::recent_posts(&app.store, 50_000).await?;
-    let fresh = tokio::task::spawn_blocking(move || generate::initial_model(&corpus))
+    let cap = app.settings.max_model_posts;
+    let corpus = db::recent_posts(&app.store, cap.min(50_000)).await?;
+    let fresh = tokio::task::spawn_blocking(move || generate::initial_model(&corpus, cap))
         .await
         .map_err(|e| ApiSeedError(e.to_string()))?
         .map_err(|e| ApiSeedError(e.to_string()))?;

@@ -62,19 +62,19 @@ pub struct Cli {
     /// The database URL [default: sqlite://DATA_DIR/brisk.db].
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
-    /// Redis: WebSocket events fan out to every server process sharing it (the L2 cache and shared limits are not built yet).
+    /// Redis, shared by every server process using it: WebSocket fan-out, the L2 cache (analyses, generations) and per-client rate limits.
     #[arg(long, env = "REDIS_URL", value_name = "URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// The prefix of brisk's Redis keys and channel [default: brisk:].
     #[arg(long, env = "BRISK_REDIS_PREFIX", value_name = "PREFIX")]
     pub redis_prefix: Option<String>,
-    /// An OpenAI-compatible API's base URL (not used by this build yet).
+    /// An OpenAI-compatible API's base URL, e.g. OpenAI's or Ollama's (http://HOST:11434/v1): POST /api/generate asks it first, the local model answers when it cannot.
     #[arg(long, env = "LLM_BASE_URL", value_name = "URL")]
     pub llm_base_url: Option<String>,
     /// The LLM API key (never logged).
     #[arg(long, env = "LLM_API_KEY", value_name = "KEY", hide_env_values = true)]
     pub llm_api_key: Option<String>,
-    /// The LLM model name.
+    /// The LLM model name [default: gpt-4o-mini].
     #[arg(long, env = "LLM_MODEL", value_name = "NAME")]
     pub llm_model: Option<String>,
     /// Most entries in the in-process cache [default: 10000].
@@ -137,6 +137,12 @@ pub struct Cli {
     /// Most WebSocket connections [default: 10000].
     #[arg(long, env = "BRISK_WS_MAX_CONNECTIONS", value_name = "N")]
     pub ws_max_connections: Option<String>,
+    /// Most posts the local generator model learns; ingested batches past it no longer grow the model [default: 100000].
+    #[arg(long, env = "BRISK_MAX_MODEL_POSTS", value_name = "N")]
+    pub max_model_posts: Option<String>,
+    /// Jobs the generation pipeline queues at most (generate requests and training batches) [default: 16384].
+    #[arg(long, env = "BRISK_GENERATE_QUEUE_CAPACITY", value_name = "N")]
+    pub generate_queue_capacity: Option<String>,
 }
 
 /// The TOML file: the same settings, keyed by their snake-case names.
@@ -171,6 +177,8 @@ struct FileSettings {
     corpus_columns: Option<String>,
     shutdown_timeout: Option<toml::Value>,
     ws_max_connections: Option<toml::Value>,
+    max_model_posts: Option<toml::Value>,
+    generate_queue_capacity: Option<toml::Value>,
 }
 
 /// The log line format.
@@ -222,11 +230,12 @@ pub struct Settings {
     pub redis_url: Option<Secret>,
     /// The prefix of brisk's Redis keys. Default `brisk:`.
     pub redis_prefix: String,
-    /// `LLM_BASE_URL`; not used by this build yet.
+    /// `LLM_BASE_URL`: `POST /api/generate` asks this OpenAI-compatible
+    /// API first, with the local model as the fallback. Default none.
     pub llm_base_url: Option<String>,
     /// `LLM_API_KEY`.
     pub llm_api_key: Option<Secret>,
-    /// `LLM_MODEL`.
+    /// `LLM_MODEL`; `gpt-4o-mini` when the LLM is configured without one.
     pub llm_model: Option<String>,
     /// Most cache entries. Default 10,000.
     pub cache_max_items: u64,
@@ -264,6 +273,11 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Most WebSocket connections. Default 10,000.
     pub ws_max_connections: usize,
+    /// Most posts the local generator learns (at start and from ingest);
+    /// past it ingested batches no longer grow the model. Default 100,000.
+    pub max_model_posts: usize,
+    /// Jobs the generation pipeline queues at most. Default 16,384.
+    pub generate_queue_capacity: usize,
 }
 
 macro_rules! setting {
@@ -378,6 +392,18 @@ const WS_MAX: Spelling = setting!(
     "ws-max-connections",
     "BRISK_WS_MAX_CONNECTIONS",
     "ws_max_connections"
+);
+const MAX_MODEL_POSTS: Spelling = setting!(
+    "model size cap",
+    "max-model-posts",
+    "BRISK_MAX_MODEL_POSTS",
+    "max_model_posts"
+);
+const GEN_QUEUE: Spelling = setting!(
+    "generation queue",
+    "generate-queue-capacity",
+    "BRISK_GENERATE_QUEUE_CAPACITY",
+    "generate_queue_capacity"
 );
 const CORPUS_FORMAT: Spelling = setting!(
     "corpus format",
@@ -664,6 +690,24 @@ impl Settings {
             None => 10_000,
         };
 
+        let max_model_posts = match cli.max_model_posts.or(file_str(f.max_model_posts)) {
+            Some(v) => positive(&MAX_MODEL_POSTS, parse_num::<usize>(&MAX_MODEL_POSTS, &v)?)?,
+            None => 100_000,
+        };
+        let generate_queue_capacity = match cli
+            .generate_queue_capacity
+            .or(file_str(f.generate_queue_capacity))
+        {
+            Some(v) => {
+                let n = positive(&GEN_QUEUE, parse_num::<usize>(&GEN_QUEUE, &v)?)?;
+                if n > 1 << 20 {
+                    return Err(GEN_QUEUE.err(format!("{n} is more than the maximum of 1048576")));
+                }
+                n
+            }
+            None => 16_384,
+        };
+
         Ok(Settings {
             listen,
             data_dir,
@@ -691,6 +735,8 @@ impl Settings {
             corpus,
             shutdown_timeout,
             ws_max_connections,
+            max_model_posts,
+            generate_queue_capacity,
         })
     }
 
@@ -820,6 +866,7 @@ mod tests {
         assert_eq!(s.database, Database::Sqlite(PathBuf::from("./data/brisk.db")));
         assert_eq!(s.dictionary, PathBuf::from("./data/dictionary.toml"));
         assert!(s.admin_token.is_none() && s.cors_origins.is_empty() && s.seed_demo);
+        assert_eq!((s.max_model_posts, s.generate_queue_capacity), (100_000, 16_384));
     }
 
     #[test]
@@ -846,6 +893,12 @@ mod tests {
         let err = Settings::merge(cli(&[("admin-token", "short")]), FileSettings::default()).unwrap_err();
         assert!(err.to_string().contains("ADMIN_TOKEN"), "{err}");
         assert!(toml::from_str::<FileSettings>("no_such_key = 1").is_err());
+        let file: FileSettings = toml::from_str("max_model_posts = 0").unwrap();
+        let err = Settings::merge(Cli::default(), file).unwrap_err();
+        assert!(err.to_string().contains("BRISK_MAX_MODEL_POSTS"), "{err}");
+        let file: FileSettings = toml::from_str("generate_queue_capacity = \"lots\"").unwrap();
+        let err = Settings::merge(Cli::default(), file).unwrap_err();
+        assert!(err.to_string().contains("BRISK_GENERATE_QUEUE_CAPACITY"), "{err}");
     }
 
     #[test]

@@ -6,8 +6,16 @@
 // delays an answer; the queue depths per priority show on the dashboard.
 // The model sits behind an `RwLock`: generation reads it, training takes
 // the write lock for the few milliseconds a batch takes.
+//
+// The model is capped at `max_model_posts` posts: past it, ingested batches
+// no longer train it, so a long-running server's memory stays flat. It is
+// saved to `DATA_DIR/model.bin` (the generator's versioned format behind a
+// small header with the model version) by a background task whenever it
+// has changed, and at shutdown; a server starting on a database with posts
+// loads it instead of training again.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -35,11 +43,12 @@ pub(crate) struct GenerateRequest {
 }
 
 impl GenerateRequest {
-    /// The cache key of this request's answer under model `version`.
-    pub(crate) fn cache_key(&self, version: u64) -> brisk_core::ContentHash {
+    /// The cache key of this request's answer from the model whose
+    /// [`Model::fingerprint`] is `model`.
+    pub(crate) fn cache_key(&self, model: u64) -> brisk_core::ContentHash {
         let hook = self.hook.map(|h| format!("{h:?}")).unwrap_or_default();
         brisk_core::ContentHash::of_parts(&[
-            &version.to_le_bytes()[..],
+            &model.to_le_bytes()[..],
             self.topic.as_deref().unwrap_or("").as_bytes(),
             &(self.n as u64).to_le_bytes(),
             hook.as_bytes(),
@@ -59,12 +68,12 @@ pub(crate) enum GenJob {
 /// One generated post, as answered and published.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct GeneratedPost {
-    text: String,
-    confidence: f64,
-    fluency: f64,
-    novelty: f64,
-    structure_fit: f64,
-    attempts: usize,
+    pub(crate) text: String,
+    pub(crate) confidence: f64,
+    pub(crate) fluency: f64,
+    pub(crate) novelty: f64,
+    pub(crate) structure_fit: f64,
+    pub(crate) attempts: usize,
 }
 
 /// What a job gives back.
@@ -121,18 +130,36 @@ impl From<GeneratorError> for GenError {
 /// of requests on the 1,000-post demo model without a novel post.
 const GENERATE_ATTEMPTS: usize = 40;
 
-/// The local model and its version (one more per trained batch).
+/// The local model, its version (one more per trained batch) and its cap.
 #[derive(Debug)]
 pub(crate) struct Model {
     generator: RwLock<Generator>,
     version: AtomicU64,
+    /// A hash of what the model learned (posts, tokens, vocabulary): equal
+    /// models in several processes share seeded generations in the L2.
+    fingerprint: AtomicU64,
+    max_posts: usize,
+    /// Posts of ingested batches not learned because of the cap.
+    skipped: AtomicU64,
+}
+
+fn fingerprint(g: &Generator) -> u64 {
+    let parts = [g.posts() as u64, g.tokens() as u64, g.vocabulary_len() as u64];
+    let bytes: Vec<u8> = parts.iter().flat_map(|p| p.to_le_bytes()).collect();
+    #[allow(clippy::cast_possible_truncation)] // the low half of the hash is enough
+    let low = brisk_core::ContentHash::of_parts(&[b"brisk-model/1".as_slice(), &bytes]).as_u128() as u64;
+    low
 }
 
 impl Model {
-    pub(crate) fn new(generator: Generator) -> Self {
+    /// A model at version `version` that learns at most `max_posts` posts.
+    pub(crate) fn new(generator: Generator, version: u64, max_posts: usize) -> Self {
         Self {
+            fingerprint: AtomicU64::new(fingerprint(&generator)),
             generator: RwLock::new(generator),
-            version: AtomicU64::new(1),
+            version: AtomicU64::new(version),
+            max_posts,
+            skipped: AtomicU64::new(0),
         }
     }
 
@@ -143,6 +170,8 @@ impl Model {
             "backend": "local",
             "version": self.version.load(Ordering::Relaxed),
             "posts": g.posts(),
+            "max_posts": self.max_posts,
+            "skipped_posts": self.skipped.load(Ordering::Relaxed),
             "tokens": g.tokens(),
             "vocabulary": g.vocabulary_len(),
             "heap_bytes": g.heap_bytes(),
@@ -151,12 +180,45 @@ impl Model {
 
     /// Swaps in a model trained afresh.
     pub(crate) fn replace(&self, generator: Generator) {
-        *self.generator.write().unwrap_or_else(PoisonError::into_inner) = generator;
+        let mut g = self.generator.write().unwrap_or_else(PoisonError::into_inner);
+        self.fingerprint.store(fingerprint(&generator), Ordering::Relaxed);
+        *g = generator;
         self.version.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
+    }
+
+    /// Changes with what the model learned; see the field.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint.load(Ordering::Relaxed)
+    }
+
+    /// The local scorer's confidence in any text (an LLM's answer).
+    pub(crate) fn confidence(&self, text: &str) -> brisk_generator::Confidence {
+        self.generator
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .confidence(text)
+    }
+
+    /// Writes the model to `path` (through a temporary file and a rename,
+    /// so a crash leaves the old file or the new one): a header, the
+    /// version, then the generator's own format.
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<u64> {
+        let (version, bytes) = {
+            let g = self.generator.read().unwrap_or_else(PoisonError::into_inner);
+            (self.version(), g.to_bytes())
+        };
+        let tmp = path.with_extension("bin.tmp");
+        let mut out = Vec::with_capacity(bytes.len() + MODEL_MAGIC.len() + 8);
+        out.extend_from_slice(MODEL_MAGIC);
+        out.extend_from_slice(&version.to_le_bytes());
+        out.extend_from_slice(&bytes);
+        std::fs::write(&tmp, &out)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(version)
     }
 
     fn generate(&self, r: &GenerateRequest) -> Result<Vec<GeneratedPost>, GenError> {
@@ -187,12 +249,78 @@ impl Model {
             .collect())
     }
 
+    /// Learns `posts`, as many as the cap leaves room for; the rest are
+    /// counted as skipped. Returns how many were learned.
     pub(crate) fn train(&self, posts: &[Post]) -> Result<usize, GenError> {
         let mut g = self.generator.write().unwrap_or_else(PoisonError::into_inner);
-        let n = g.train(posts.iter())?;
+        let room = self.max_posts.saturating_sub(g.posts());
+        let take = room.min(posts.len());
+        self.skipped
+            .fetch_add((posts.len() - take) as u64, Ordering::Relaxed);
+        if take == 0 {
+            return Ok(0);
+        }
+        let n = g.train(posts[..take].iter())?;
+        self.fingerprint.store(fingerprint(&g), Ordering::Relaxed);
         self.version.fetch_add(1, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// How often the model is saved when it has changed.
+pub(crate) const SAVE_EVERY: Duration = Duration::from_secs(30);
+
+/// The first bytes of a saved model (`DATA_DIR/model.bin`).
+const MODEL_MAGIC: &[u8] = b"brisk-server-model/1\n";
+
+/// The saved model's file in `data_dir`.
+pub(crate) fn model_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("model.bin")
+}
+
+/// Loads a model saved by [`Model::save`]: its generator and version.
+///
+/// # Errors
+///
+/// Why the file cannot be used (missing, another format or version of it,
+/// corrupted); the caller then trains afresh.
+pub(crate) fn load_model(path: &Path) -> Result<(Generator, u64), String> {
+    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    let rest = data
+        .strip_prefix(MODEL_MAGIC)
+        .ok_or("not a brisk-server model file")?;
+    let (version, bytes) = rest.split_at_checked(8).ok_or("truncated")?;
+    let version = u64::from_le_bytes(version.try_into().map_err(|_| "truncated")?);
+    let g = Generator::from_bytes(bytes).map_err(|e| e.to_string())?;
+    Ok((g, version))
+}
+
+/// Saves the model to `path` every `every` when it has changed since the
+/// last save (the caller saves once more at shutdown).
+pub(crate) fn spawn_saver(model: Arc<Model>, path: PathBuf, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut saved = model.version();
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if model.version() == saved {
+                continue;
+            }
+            let (m, p) = (Arc::clone(&model), path.clone());
+            match tokio::task::spawn_blocking(move || m.save(&p)).await {
+                Ok(Ok(version)) => {
+                    saved = version;
+                    tracing::debug!(version, "generator model saved");
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, path = %path.display(), "saving the generator model");
+                }
+                Err(e) => tracing::warn!(error = %e, "saving the generator model"),
+            }
+        }
+    })
 }
 
 /// The pipeline's handler.
@@ -227,14 +355,15 @@ impl Handler for GenHandler {
 /// The generation pipeline.
 pub(crate) type GenPipeline = Pipeline<GenHandler>;
 
-/// A pipeline over `model`: 1 to 4 workers and batches of what is already
-/// queued, with no linger: a generation takes microseconds, and any linger
-/// becomes a whole tick of tokio's 1 ms timer (a 200 µs linger measured
-/// p50 1.3 ms per request).
-pub(crate) fn pipeline(model: Arc<Model>) -> Result<GenPipeline, brisk_core::ConfigError> {
+/// A pipeline over `model` queueing `capacity` jobs at most: 1 to 4
+/// workers and batches of what is already queued, with no linger: a
+/// generation takes microseconds, and any linger becomes a whole tick of
+/// tokio's 1 ms timer (a 200 µs linger measured p50 1.3 ms per request).
+/// Training (Background) is admitted up to half the capacity.
+pub(crate) fn pipeline(model: Arc<Model>, capacity: usize) -> Result<GenPipeline, brisk_core::ConfigError> {
     Pipeline::builder(GenHandler { model })
         .name("generate")
-        .capacity(1_024)
+        .capacity(capacity)
         .min_workers(1)
         .max_workers(4)
         .max_batch_size(8)
@@ -242,9 +371,11 @@ pub(crate) fn pipeline(model: Arc<Model>) -> Result<GenPipeline, brisk_core::Con
         .build()
 }
 
-/// Trains a model on `posts` (the corpus in the database at startup).
-pub(crate) fn initial_model(posts: &[Post]) -> Result<Generator, GeneratorError> {
+/// Trains a model on `posts` (the corpus in the database at startup), the
+/// first `max_posts` of them at most.
+pub(crate) fn initial_model(posts: &[Post], max_posts: usize) -> Result<Generator, GeneratorError> {
     let mut g = Generator::builder().build()?;
+    let posts = &posts[..posts.len().min(max_posts)];
     if !posts.is_empty() {
         g.train(posts.iter())?;
     }

@@ -17,10 +17,15 @@
 //!   composite indexes; the slow-query log.
 //! - **brisk-cache**: analyses by content hash (namespace `analysis`) and
 //!   seeded generations (namespace `generation`), with hit ratios and the
-//!   cost saved per namespace.
+//!   cost saved per namespace; with `REDIS_URL`, a Redis L2
+//!   (`TieredCache`) shared by every server process.
 //! - **brisk-generator** behind **brisk-pipeline**: `POST /api/generate`
 //!   runs the local model at High priority; each ingested batch trains it
-//!   at Background priority.
+//!   at Background priority (up to `BRISK_MAX_MODEL_POSTS` posts), and the
+//!   model is saved in the data directory and loaded at the next start.
+//!   With `LLM_BASE_URL`, generation asks an OpenAI-compatible API first
+//!   (brisk-generator's `openai` client: its own pipeline, rate limiter
+//!   and cache), the local model answering when it cannot.
 //! - **brisk-pattern-matcher**: relevance, signals and structure of each
 //!   text against the dictionary, hot-reloaded by `PUT /api/dictionary`.
 //! - **brisk-monitor**: per-route timings, `/metrics`, the performance
@@ -29,7 +34,9 @@
 //!   and `generated`; with `REDIS_URL`, events fan out to every server
 //!   process through Redis.
 //! - **brisk-rate-limiter**: per-client limits (`x-api-key`, else the IP)
-//!   in endpoint classes, 429 with `Retry-After`.
+//!   in endpoint classes, 429 with `Retry-After`; with `REDIS_URL`, shared
+//!   by every server process (Redis GCRA), falling back to the local
+//!   limits while Redis is down.
 //!
 //! The HTTP API is described in `docs/operations.md` and served as an
 //! `OpenAPI` document at `/api/openapi.json`.
@@ -79,6 +86,8 @@ mod db;
 mod error;
 mod generate;
 mod http;
+mod limits;
+mod llm;
 mod logging;
 mod openapi;
 mod seed;

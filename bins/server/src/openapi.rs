@@ -110,7 +110,7 @@ fn build() -> Value {
     let mut analyze = op(
         "Matches, score, relevance, signals and structure of one text or a batch (cached by content hash)",
         ok_json(
-            "The analysis, or {results: [...]} for a batch",
+            "The analysis (with `cached`, and for a hit `cache_tier`: l1 or l2), or {results: [...]} for a batch",
             json!({"type": "object"}),
         ),
         &["400", "413", "422", "429"],
@@ -147,15 +147,19 @@ fn build() -> Value {
     ]);
 
     let mut generate = op(
-        "Generate posts with the local model, through the pipeline at High priority; also published on `generated`",
+        "Generate posts with the LLM when one is configured (LLM_BASE_URL), else or when it cannot answer with the local model through the pipeline at High priority; also published on `generated`",
         ok_json(
             "The posts, each with its confidence, and the backend",
             json!({"type": "object", "properties": {
             "posts": {"type": "array", "items": {"type": "object", "properties": {
                 "text": {"type": "string"}, "confidence": {"type": "number"}, "fluency": {"type": "number"},
                 "novelty": {"type": "number"}, "structure_fit": {"type": "number"}, "attempts": {"type": "integer"}}}},
-            "cached": {"type": "boolean", "description": "Seeded requests are cached per model version"},
-            "backend": {"type": "string"}, "topic": {"type": ["string", "null"]}, "model_version": {"type": "integer"}}}),
+            "cached": {"type": "boolean", "description": "Seeded local requests are cached per model"},
+            "cache_tier": {"type": "string", "enum": ["l1", "l2"], "description": "With cached: this process's cache or Redis"},
+            "backend": {"type": "string", "enum": ["llm", "local"]},
+            "llm_model": {"type": "string", "description": "With backend llm: the model asked"},
+            "llm_error": {"type": "string", "description": "With backend local when an LLM is configured: why it did not answer"},
+            "topic": {"type": ["string", "null"]}, "model_version": {"type": "integer"}}}),
         ),
         &["400", "413", "422", "429", "503"],
     );

@@ -2,6 +2,7 @@
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -51,7 +52,12 @@ fn router(app: &AppState) -> Router {
         .route("/api/cache/stats", get(api::cache_stats))
         .route("/api/cache/invalidate", post(api::cache_invalidate))
         .route("/api/openapi.json", get(openapi::document));
-    if let Some(limits) = &app.limits {
+    if app.shared_limits.is_some() {
+        api = api.layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::limits::enforce,
+        ));
+    } else if let Some(limits) = &app.limits {
         api = api.layer(limits.clone());
     }
     let ws = brisk_ws_hub::router(app.hub.clone(), "/ws");
@@ -181,6 +187,12 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     let publisher = snapshot::spawn_publisher(&app);
     let sampler = app.system.spawn(Duration::from_secs(5));
     let fanout = crate::app::spawn_fanout(&app);
+    let model_path = crate::generate::model_path(&app.settings.data_dir);
+    let saver = crate::generate::spawn_saver(
+        Arc::clone(&app.model),
+        model_path.clone(),
+        crate::generate::SAVE_EVERY,
+    );
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let service = router(&app).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
@@ -216,7 +228,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         if tokio::time::timeout(grace, app.hub.drained()).await.is_err() {
             tracing::warn!("WebSocket connections still open after the shutdown timeout");
         }
-        for task in [&maintenance, &history, &publisher, &sampler] {
+        for task in [&maintenance, &history, &publisher, &sampler, &saver] {
             task.abort();
         }
         if let Some(task) = &fanout {
@@ -224,6 +236,15 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         }
         let report = app.generator.shutdown(Duration::from_secs(5)).await;
         tracing::debug!(drained = report.drained, "generation pipeline stopped");
+        if let Some(llm) = &app.llm {
+            llm.client().shutdown(Duration::from_secs(1)).await;
+        }
+        let model = Arc::clone(&app.model);
+        match tokio::task::spawn_blocking(move || model.save(&model_path)).await {
+            Ok(Ok(version)) => tracing::info!(version, "generator model saved"),
+            Ok(Err(e)) => tracing::error!(error = %e, "saving the generator model"),
+            Err(e) => tracing::error!(error = %e, "saving the generator model"),
+        }
         if let Err(e) = app.posts.flush().await {
             tracing::error!(error = %e, "flushing the posts writer");
         }

@@ -33,12 +33,28 @@ pub(crate) fn cache(app: &AppState) -> Value {
             })
         })
         .collect();
+    let l2 = app.tiered.as_ref().map(|t| {
+        let s = t.analysis.l2_stats();
+        json!({
+            "hits": s.hits,
+            "misses": s.misses,
+            "writes": s.writes,
+            "errors": s.errors,
+            "timeouts": s.timeouts,
+            "skipped": s.skipped,
+            "breaker_trips": s.breaker_trips,
+            "circuit_open": t.analysis.is_circuit_open(),
+            "invalidations_sent": s.invalidations_sent,
+            "invalidations_received": s.invalidations_received,
+        })
+    });
     json!({
         "namespaces": namespaces,
         "entries": app.cache.entry_count(),
         "weight": app.cache.weight(),
         "max_weight": app.cache.max_weight(),
         "bounded_by": if app.settings.cache_max_bytes.is_some() { "bytes" } else { "entries" },
+        "l2": l2,
     })
 }
 
@@ -107,11 +123,15 @@ pub(crate) async fn components(app: &AppState) -> Value {
         .filter_map(|&(name, per_minute)| {
             let layer = app.limits.as_ref()?;
             let s = layer.limiter(name)?.stats();
+            // With Redis: the shared decisions plus the local ones taken
+            // while Redis could not answer.
+            let shared = app.shared_limits.as_ref().and_then(|l| l.stats(name));
             Some(json!({
                 "class": name,
                 "limit_per_minute": per_minute,
                 "clients": s.keys,
-                "limited_total": s.limited,
+                "limited_total": s.limited + shared.map_or(0, |r| r.limited),
+                "shared_allowed": shared.map(|r| r.allowed),
             }))
         })
         .collect();
@@ -138,7 +158,23 @@ pub(crate) async fn components(app: &AppState) -> Value {
         "http": http,
         "cache": cache(app),
         "database": database,
-        "rate_limiter": {"enabled": app.limits.is_some(), "classes": limiter},
+        "rate_limiter": {
+            "enabled": app.limits.is_some(),
+            "shared": app.shared_limits.is_some(),
+            "local_fallbacks": app.shared_limits.as_ref().map(crate::limits::SharedLimits::fallbacks),
+            "classes": limiter,
+        },
+        "llm": app.llm.as_ref().map(|llm| {
+            let s = llm.client().stats();
+            json!({
+                "model": llm.model(),
+                "calls": s.calls,
+                "remote": s.remote,
+                "cache_hits": s.cache_hits,
+                "failed": s.failed,
+                "http_errors": s.http_errors,
+            })
+        }),
         "pipeline": pipeline(app),
         "generator": app.model.describe(),
         "websocket": ws,

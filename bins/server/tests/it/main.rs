@@ -2,7 +2,10 @@
 //! 127.0.0.1:0 with its data in a fresh temporary directory.
 
 mod api;
+mod browser;
 mod lifecycle;
+mod llm;
+mod model;
 mod postgres;
 mod redis;
 mod security;
