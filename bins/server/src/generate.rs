@@ -8,7 +8,7 @@
 // the write lock for the few milliseconds a batch takes.
 //
 // The model is capped at `max_model_posts` posts: past it, ingested batches
-// no longer train it, so a long-running server's memory stays flat. It is
+// no longer train it, so the model's memory stops growing. It is
 // saved to `DATA_DIR/model.bin` (the generator's versioned format behind a
 // small header with the model version) by a background task whenever it
 // has changed, and at shutdown; a server starting on a database with posts
