@@ -3,12 +3,27 @@
 
 use std::time::Duration;
 
-use brisk_server::Secret;
+use brisk_server::{Secret, Settings};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{TestServer, settings};
+
+/// Test settings on the shared testkit Redis, under the test's own prefix.
+fn on_shared_redis(kv: &brisk_testkit::TestRedis) -> Settings {
+    let mut s = settings();
+    s.redis_url = Some(Secret::from(kv.url()));
+    s.redis_prefix = kv.prefix().to_owned();
+    s
+}
+
+/// Test settings on a Redis server of the test's own (one it may stop).
+fn on_own_redis(redis: &brisk_testkit::RedisServer) -> Settings {
+    let mut s = settings();
+    s.redis_url = Some(Secret::from(redis.url().as_str()));
+    s
+}
 
 /// The Redis check of `/ready`.
 async fn redis_check(server: &TestServer) -> Value {
@@ -35,12 +50,7 @@ async fn wait_attached(server: &TestServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_raised_on_one_server_reaches_a_client_of_another() {
     let Some(kv) = brisk_testkit::redis() else { return };
-    let with_redis = || {
-        let mut s = settings();
-        s.redis_url = Some(Secret::from(kv.url()));
-        s.redis_prefix = kv.prefix().to_owned();
-        s
-    };
+    let with_redis = || on_shared_redis(&kv);
     let a = TestServer::start(with_redis()).await;
     let b = TestServer::start(with_redis()).await;
     wait_attached(&a).await;
@@ -99,11 +109,7 @@ async fn redis_down_and_back() {
     let Some(mut redis) = brisk_testkit::redis_server() else {
         return;
     };
-    let with_redis = || {
-        let mut s = settings();
-        s.redis_url = Some(Secret::from(redis.url().as_str()));
-        s
-    };
+    let with_redis = || on_own_redis(&redis);
     let a = TestServer::start(with_redis()).await;
     let b = TestServer::start(with_redis()).await;
     wait_attached(&a).await;
@@ -195,12 +201,7 @@ async fn analyze(server: &TestServer, text: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analysis_computed_on_one_server_is_an_l2_hit_on_another() {
     let Some(kv) = brisk_testkit::redis() else { return };
-    let with_redis = || {
-        let mut s = settings();
-        s.redis_url = Some(Secret::from(kv.url()));
-        s.redis_prefix = kv.prefix().to_owned();
-        s
-    };
+    let with_redis = || on_shared_redis(&kv);
     let a = TestServer::start(with_redis()).await;
     let b = TestServer::start(with_redis()).await;
 
@@ -233,11 +234,7 @@ async fn the_cache_serves_without_redis_and_shares_again_when_it_is_back() {
     let Some(mut redis) = brisk_testkit::redis_server() else {
         return;
     };
-    let with_redis = || {
-        let mut s = settings();
-        s.redis_url = Some(Secret::from(redis.url().as_str()));
-        s
-    };
+    let with_redis = || on_own_redis(&redis);
     let a = TestServer::start(with_redis()).await;
     let b = TestServer::start(with_redis()).await;
     assert_eq!(analyze(&a, "before the outage").await["cached"], false);
@@ -273,9 +270,7 @@ async fn the_cache_serves_without_redis_and_shares_again_when_it_is_back() {
 async fn a_client_quota_is_shared_between_servers() {
     let Some(kv) = brisk_testkit::redis() else { return };
     let with_redis = || {
-        let mut s = settings();
-        s.redis_url = Some(Secret::from(kv.url()));
-        s.redis_prefix = kv.prefix().to_owned();
+        let mut s = on_shared_redis(&kv);
         s.client_rate_limit_per_minute = 5;
         s
     };

@@ -37,12 +37,12 @@ fn node(url: &str, prefix: &str, clock: &ManualClock) -> Tiered {
         .unwrap()
 }
 
-fn raw(url: &str) -> redis::Connection {
+pub(crate) fn raw(url: &str) -> redis::Connection {
     redis::Client::open(url).unwrap().get_connection().unwrap()
 }
 
 /// Waits (polling) for something another task or process does.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -4,10 +4,12 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brisk_cache::{Cache, NamespaceConfig, TieredCache};
 use brisk_core::ManualClock;
+
+use crate::redis_l2::{eventually, raw};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -85,10 +87,6 @@ fn node(url: &str, prefix: &str, clock: &ManualClock, queue: &Queue, upstream: &
         .unwrap()
 }
 
-fn raw(url: &str) -> redis::Connection {
-    redis::Client::open(url).unwrap().get_connection().unwrap()
-}
-
 /// Shortens the Redis copy of `key` (real time) to `ms` milliseconds.
 fn expire_soon(url: &str, cache: &Tiered, key: &str, ms: u64) {
     let set: bool = redis::cmd("PEXPIRE")
@@ -104,15 +102,6 @@ fn pttl(url: &str, cache: &Tiered, key: &str) -> i64 {
         .arg(cache.redis_key(&key.to_owned()))
         .query(&mut raw(url))
         .unwrap()
-}
-
-/// Waits (polling) for a message another node's subscriber applies.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
