@@ -65,3 +65,28 @@ async fn postgres_url_errors_are_errors_not_hangs() {
         other => panic!("{other:?}"),
     }
 }
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_i64_reads_every_integer_width_and_refuses_the_rest() {
+    let Some(db) = brisk_testkit::postgres() else {
+        return;
+    };
+    let store = Store::connect(db.url()).await.expect("connect");
+    for (sql, want) in [
+        ("SELECT 7::int2", 7),
+        ("SELECT (-70000)::int4", -70_000),
+        ("SELECT 5000000000::int8", 5_000_000_000),
+        ("SELECT count(*) FROM pg_class WHERE false", 0),
+    ] {
+        assert_eq!(store.query_i64(sql).await.expect(sql), want, "{sql}");
+    }
+    match store.query_i64("SELECT 'seven'::text").await {
+        Err(Error::Database { message, .. }) => {
+            assert!(message.contains("integer"), "{message}");
+            assert!(message.contains("text"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(store.query_i64("SELECT 1::int4 WHERE false").await.is_err());
+}
