@@ -230,6 +230,36 @@ impl StatsSource for Store {
     }
 }
 
+/// The first column of `row` as an `i64`, whichever integer width it has.
+#[cfg(feature = "postgres")]
+fn pg_integer(row: &tokio_postgres::Row, sql: &str) -> Result<i64, Error> {
+    use tokio_postgres::types::Type;
+    let column = row.columns().first();
+    let read = match column.map(tokio_postgres::Column::type_) {
+        Some(&Type::INT8) => row.try_get::<_, i64>(0),
+        Some(&Type::INT4) => row.try_get::<_, i32>(0).map(i64::from),
+        Some(&Type::INT2) => row.try_get::<_, i16>(0).map(i64::from),
+        other => {
+            let found = other.map_or_else(|| "no column".to_owned(), |t| format!("a {t} column"));
+            let message = format!("expected an integer in the first column, found {found}");
+            return Err(Error::Database {
+                context: std::borrow::Cow::Owned(sql.to_owned()),
+                sqlstate: None,
+                class: crate::RetryClass::Never,
+                message: message.clone(),
+                source: Box::new(std::io::Error::other(message)),
+            });
+        }
+    };
+    read.map_err(|e| Error::Database {
+        context: std::borrow::Cow::Owned(sql.to_owned()),
+        sqlstate: None,
+        class: crate::RetryClass::Never,
+        message: e.to_string(),
+        source: Box::new(e),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,34 +295,4 @@ mod tests {
         }
         assert!(matches!(parse_url("just-a-name"), Err(Error::InvalidUrl { .. })));
     }
-}
-
-/// The first column of `row` as an `i64`, whichever integer width it has.
-#[cfg(feature = "postgres")]
-fn pg_integer(row: &tokio_postgres::Row, sql: &str) -> Result<i64, Error> {
-    use tokio_postgres::types::Type;
-    let column = row.columns().first();
-    let read = match column.map(tokio_postgres::Column::type_) {
-        Some(&Type::INT8) => row.try_get::<_, i64>(0),
-        Some(&Type::INT4) => row.try_get::<_, i32>(0).map(i64::from),
-        Some(&Type::INT2) => row.try_get::<_, i16>(0).map(i64::from),
-        other => {
-            let found = other.map_or_else(|| "no column".to_owned(), |t| format!("a {t} column"));
-            let message = format!("expected an integer in the first column, found {found}");
-            return Err(Error::Database {
-                context: std::borrow::Cow::Owned(sql.to_owned()),
-                sqlstate: None,
-                class: crate::RetryClass::Never,
-                message: message.clone(),
-                source: Box::new(std::io::Error::other(message)),
-            });
-        }
-    };
-    read.map_err(|e| Error::Database {
-        context: std::borrow::Cow::Owned(sql.to_owned()),
-        sqlstate: None,
-        class: crate::RetryClass::Never,
-        message: e.to_string(),
-        source: Box::new(e),
-    })
 }
