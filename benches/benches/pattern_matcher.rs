@@ -13,8 +13,17 @@
 //!
 //! - `match_1k_tweets`: 1,000 tweets against 1,000 terms.
 //!   - `brisk`: `Matcher::analyze` (match, boundaries, score, structure);
-//!   - `regexset`: one `RegexSet` of `(?i)\bTERM\b` patterns, `matches()`
-//!     per text (which patterns matched, no positions: less work than brisk).
+//!   - `regexset`: what a user of `RegexSet` must do to get the matches
+//!     brisk scores: one `RegexSet` of `(?i)\bTERM\b` patterns (`\b` only
+//!     next to a word char: `\b\$ABC` would need a word char before the
+//!     `$` and never match a cashtag), `matches()` per text for which terms
+//!     occur, then each matched term's own `Regex` (`find_iter`) for where,
+//!     since a set reports no positions and the score needs them (token
+//!     distances for proximity and negation, spans in the result). The set
+//!     holds the same literals as brisk's automaton (terms and negation
+//!     words). Still less work than brisk: no score, no structure.
+//!   - `regexset_matches_only`: `matches()` alone (which terms, no
+//!     positions, no counts), the lower bound of any `RegexSet` solution.
 //! - `match_scaling/{brisk,aho_corasick_raw}/{1000,10000,100000}`: the
 //!   same 1,000 tweets against 1k, 10k and 100k terms.
 //!   - `brisk`: `Matcher::score` (match, boundaries, score; no structure);
@@ -36,7 +45,7 @@ use std::hint::black_box;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use brisk_pattern_matcher::{Automaton, DEFAULT_NEGATIONS, Dictionary, Entity, Keyword, Matcher};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use regex::RegexSetBuilder;
+use regex::{Regex, RegexBuilder, RegexSetBuilder};
 
 fn tweets() -> Vec<String> {
     brisk_benches::bench_tweets("pattern_matcher", 1000)
@@ -142,11 +151,43 @@ fn match_1k_tweets(c: &mut Criterion) {
         .filter(|t| !matcher.score(t).keywords.is_empty())
         .count();
     eprintln!("match_1k_tweets: {matched} of 1,000 texts match a keyword, {relevant} are relevant");
-    let set = RegexSetBuilder::new(terms.iter().map(|t| format!(r"(?i)\b{}\b", regex::escape(t))))
+    // The same literals as brisk's automaton: the terms and the negation
+    // words (the score needs where those are too).
+    let sources: Vec<String> = terms
+        .iter()
+        .map(String::as_str)
+        .chain(DEFAULT_NEGATIONS.iter().copied())
+        .map(bounded_regex)
+        .collect();
+    let set = RegexSetBuilder::new(&sources)
         .size_limit(1 << 30)
         .dfa_size_limit(1 << 30)
         .build()
         .unwrap();
+    let singles: Vec<Regex> = sources
+        .iter()
+        .map(|s| RegexBuilder::new(s).build().unwrap())
+        .collect();
+    let found: usize = texts.iter().map(|t| set.matches(t).iter().count()).sum();
+    let hits: usize = texts
+        .iter()
+        .map(|t| {
+            let r = matcher.score(t);
+            r.entities.len() + r.keywords.len() + r.negations.len()
+        })
+        .sum();
+    let positions: usize = texts
+        .iter()
+        .map(|t| {
+            set.matches(t)
+                .iter()
+                .map(|i| singles[i].find_iter(t).count())
+                .sum::<usize>()
+        })
+        .sum();
+    eprintln!(
+        "match_1k_tweets: brisk finds {hits} matches; regexset {found} (text, term) pairs, {positions} matches"
+    );
 
     let mut group = c.benchmark_group("match_1k_tweets");
     group.throughput(Throughput::Elements(texts.len() as u64));
@@ -164,12 +205,35 @@ fn match_1k_tweets(c: &mut Criterion) {
         b.iter(|| {
             let mut acc = 0;
             for t in &texts {
+                let t = black_box(t.as_str());
+                for i in &set.matches(t) {
+                    for m in singles[i].find_iter(t) {
+                        acc += m.start() + i;
+                    }
+                }
+            }
+            acc
+        });
+    });
+    group.bench_function("regexset_matches_only", |b| {
+        b.iter(|| {
+            let mut acc = 0;
+            for t in &texts {
                 acc += set.matches(black_box(t)).iter().count();
             }
             acc
         });
     });
     group.finish();
+}
+
+/// `(?i)TERM` with `\b` on each side where the term's edge is a word char
+/// (a `\b` next to `$` or `#` would ask for a word char outside the term).
+fn bounded_regex(term: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let left = if word(term.chars().next()) { r"\b" } else { "" };
+    let right = if word(term.chars().next_back()) { r"\b" } else { "" };
+    format!("(?i){left}{}{right}", regex::escape(term))
 }
 
 fn match_scaling(c: &mut Criterion) {

@@ -1,9 +1,20 @@
 // The cache: a sharded map for the data, one policy for the whole cache.
 //
-// Data lives in `shards`, each an `RwLock<HashTable<Slot>>` keyed by a
+// Data lives in `shards`, each an `RwLock<ShardData>` keyed by a
 // precomputed hash, so a read takes one shard's read lock and nothing
 // global. The policy (W-TinyLFU, see policy.rs) sits behind one mutex:
 // inserts, removals and evictions take it, reads never wait for it.
+//
+// A shard's hash table (table.rs) holds, per entry, a 32-bit tag of its
+// hash beside a `u32` index into a dense slab of slots: a hit reads its
+// bucket run and then its slot (two cache misses, as with slots inline), a
+// miss reads no slot, and an empty bucket costs 8 bytes instead of a whole
+// slot. Removing a slot moves the shard's last slot into its place and
+// re-points that slot's bucket. Deadlines (16 bytes) are kept beside the
+// slots only once an entry of the shard has one, so a cache without expiry
+// does not pay for them. A `u64 → u64` entry costs 32 bytes of slot, about
+// 11 of table (75% full), 21 of policy node, one of reference counter and 8
+// of sketch.
 //
 // A hit does the least it can: the shard's read lock (two atomic
 // operations, the only read-modify-writes on the path), a relaxed load and
@@ -37,7 +48,7 @@
 // reads the clock on its hot path.
 
 use std::borrow::Borrow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -50,7 +61,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use brisk_core::{SharedClock, StatsReport, StatsSource};
-use hashbrown::HashTable;
 
 use crate::UnknownNamespace;
 use crate::error::InsertError;
@@ -58,6 +68,7 @@ use crate::flight::{AnyError, Flight, Outcome};
 use crate::policy::{Evicted, Policy};
 use crate::refs::Refs;
 use crate::stats::{CacheStats, Cause, HotCounters, NsCounters};
+use crate::table::Table;
 
 pub(crate) const NEVER: u64 = u64::MAX;
 
@@ -98,22 +109,16 @@ pub(crate) struct Refresher<K, V> {
     pub(crate) same: fn(&V, &V) -> bool,
 }
 
-type Shard<K, V> = RwLock<HashTable<Slot<K, V>>>;
+type Shard<K, V> = RwLock<ShardData<K, V>>;
 type Flights<K, V> = HashMap<(u16, K), Arc<Flight<V>>, foldhash::fast::RandomState>;
 
 pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
 
-/// One entry in a shard.
+/// One entry in a shard: the fields every entry needs. Its deadlines, if
+/// any, are in the shard's `times` at the same index.
 struct Slot<K, V> {
     key: K,
     value: V,
-    /// Time-to-live deadline (ns since the cache's epoch), or `NEVER`.
-    expires_at: u64,
-    /// In a namespace with time-to-idle: the idle deadline, pushed forward
-    /// by reads, or `NEVER`. In a namespace with adaptive TTL (which cannot
-    /// have time-to-idle): the entry's current TTL in nanoseconds, before
-    /// jitter. Otherwise `NEVER`.
-    aux: AtomicU64,
     node: u32,
     generation: u32,
     cost: u32,
@@ -123,7 +128,27 @@ struct Slot<K, V> {
     refresh: AtomicU8,
 }
 
-impl<K, V> Slot<K, V> {
+/// An entry's deadlines.
+struct Times {
+    /// Time-to-live deadline (ns since the cache's epoch), or `NEVER`.
+    expires_at: u64,
+    /// In a namespace with time-to-idle: the idle deadline, pushed forward
+    /// by reads, or `NEVER`. In a namespace with adaptive TTL (which cannot
+    /// have time-to-idle): the entry's current TTL in nanoseconds, before
+    /// jitter. Otherwise `NEVER`.
+    aux: AtomicU64,
+}
+
+impl Times {
+    const NONE: (u64, u64) = (NEVER, NEVER);
+
+    fn new((expires_at, aux): (u64, u64)) -> Self {
+        Self {
+            expires_at,
+            aux: AtomicU64::new(aux),
+        }
+    }
+
     /// When the entry stops being live (ignoring any stale limit).
     #[inline]
     fn deadline(&self, settings: &NsSettings) -> u64 {
@@ -132,6 +157,98 @@ impl<K, V> Slot<K, V> {
         } else {
             self.expires_at
         }
+    }
+}
+
+/// When entry `times` stops being live; `NEVER` without deadlines.
+#[inline]
+fn deadline_of(times: Option<&Times>, settings: &NsSettings) -> u64 {
+    times.map_or(NEVER, |t| t.deadline(settings))
+}
+
+/// One shard's entries. The hash table (table.rs) holds a tag of each
+/// entry's hash and a `u32` index into a dense slab of slots (removal swaps
+/// the last slot into the hole and re-points its index), so an empty bucket
+/// costs 8 bytes, not a whole slot's, and a hit still reads only its bucket
+/// run and its slot. Deadlines live in `times`, parallel to `slots`, created
+/// the first time an entry of the shard has one: a cache that never expires
+/// anything stores none.
+struct ShardData<K, V> {
+    table: Table,
+    slots: Vec<Slot<K, V>>,
+    /// Empty, or one per slot.
+    times: Vec<Times>,
+}
+
+impl<K, V> ShardData<K, V> {
+    fn with_capacity(entries: usize) -> Self {
+        Self {
+            table: Table::with_capacity(entries),
+            slots: Vec::with_capacity(entries),
+            times: Vec::new(),
+        }
+    }
+
+    /// The index of the slot with `hash` that `eq` accepts.
+    #[inline]
+    fn find(&self, hash: u64, eq: impl Fn(&Slot<K, V>) -> bool) -> Option<usize> {
+        let slots = &self.slots;
+        self.table
+            .find(hash, |i| eq(&slots[i as usize]))
+            .map(|i| i as usize)
+    }
+
+    #[inline]
+    fn times(&self, i: usize) -> Option<&Times> {
+        self.times.get(i)
+    }
+
+    /// Sets slot `i`'s deadlines, creating the shard's `times` if needed.
+    fn set_times(&mut self, i: usize, times: (u64, u64)) {
+        if self.times.is_empty() {
+            if times == Times::NONE {
+                return;
+            }
+            self.times.reserve_exact(self.slots.capacity());
+            self.times
+                .extend(self.slots.iter().map(|_| Times::new(Times::NONE)));
+        }
+        self.times[i] = Times::new(times);
+    }
+
+    /// Adds a slot under `hash`.
+    fn push(&mut self, hash: u64, slot: Slot<K, V>, times: (u64, u64)) {
+        let i = self.slots.len();
+        let index = u32::try_from(i).expect("more than 4 billion entries in a shard");
+        self.slots.push(slot);
+        if self.times.is_empty() {
+            self.set_times(i, times);
+        } else {
+            self.times.push(Times::new(times));
+        }
+        self.table.insert(hash, index);
+    }
+
+    /// Removes slot `i` (its hash is `hash`) and returns it with its
+    /// deadlines. The last slot moves into its place; `rehash` gives that
+    /// slot's hash, to re-point its bucket.
+    fn remove_at(
+        &mut self,
+        hash: u64,
+        i: usize,
+        rehash: impl Fn(&Slot<K, V>) -> u64,
+    ) -> (Slot<K, V>, Option<Times>) {
+        #[allow(clippy::cast_possible_truncation)] // slot indexes are u32
+        let index = i as u32;
+        self.table.remove(hash, index);
+        let slot = self.slots.swap_remove(i);
+        let times = (!self.times.is_empty()).then(|| self.times.swap_remove(i));
+        if let Some(moved) = self.slots.get(i) {
+            #[allow(clippy::cast_possible_truncation)]
+            let from = self.slots.len() as u32;
+            self.table.repoint(rehash(moved), from, index);
+        }
+        (slot, times)
     }
 }
 
@@ -164,12 +281,31 @@ pub(crate) struct NsSettings {
 #[derive(Debug)]
 struct Namespace {
     settings: NsSettings,
+    /// Read by every lookup: kept off the lines of the counters, which
+    /// inserts and evictions write.
     generation: AtomicU32,
-    counters: NsCounters,
+    counters: Padded<NsCounters>,
+}
+
+/// A value on cache lines of its own (128 bytes: two lines, as the
+/// adjacent-line prefetcher pairs them), so that writes to its neighbours
+/// do not take its line away from readers.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 pub(crate) struct Inner<K, V> {
-    shards: Box<[Shard<K, V>]>,
+    /// Each on its own lines: a read locks its shard with a read-modify-write.
+    shards: Box<[Padded<Shard<K, V>>]>,
     shard_mask: u64,
     hasher: foldhash::fast::RandomState,
     policy: Mutex<Policy>,
@@ -227,6 +363,7 @@ struct Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        let _ = LAST.try_with(|last| last.set((0, 0)));
         if self.exclusive
             && let Some(stripes) = self.stripes.upgrade()
         {
@@ -237,6 +374,12 @@ impl Drop for Claim {
 
 thread_local! {
     static CLAIMS: RefCell<Vec<Claim>> = const { RefCell::new(Vec::new()) };
+    /// The stripes' address and index of the claim this thread used last
+    /// (`(0, 0)`: none), so that a thread reading one cache finds its stripe
+    /// with one comparison. Always one of the live claims in `CLAIMS`: their
+    /// `Weak`s keep the address from being reused, and it is reset whenever
+    /// claims are dropped.
+    static LAST: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     static STRIPE_HINT: usize = {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         #[allow(clippy::cast_possible_truncation)] // any bits will do
@@ -339,7 +482,7 @@ where
             .map(|settings| Namespace {
                 settings,
                 generation: AtomicU32::new(0),
-                counters: NsCounters::default(),
+                counters: Padded::default(),
             })
             .collect();
         let ns_index = namespaces
@@ -365,7 +508,7 @@ where
         let epoch = parts.clock.now();
         let inner = Inner {
             shards: (0..shards)
-                .map(|_| RwLock::new(HashTable::with_capacity(per_shard)))
+                .map(|_| Padded(RwLock::new(ShardData::with_capacity(per_shard))))
                 .collect(),
             shard_mask: shards as u64 - 1,
             hasher: foldhash::fast::RandomState::default(),
@@ -1018,11 +1161,10 @@ where
 
     #[inline]
     fn shard(&self, hash: u64) -> &Shard<K, V> {
-        // Bits 40.. pick the shard: hashbrown uses the low bits for the
-        // bucket and the top seven for its control bytes.
+        // The low bits pick the shard; the table uses the high half.
         #[allow(clippy::cast_possible_truncation)]
-        let i = ((hash >> 40) & self.shard_mask) as usize;
-        &self.shards[i]
+        let i = (hash & self.shard_mask) as usize;
+        &self.shards[i].0
     }
 
     /// This thread's stripe, and whether the thread owns it (is its only
@@ -1030,6 +1172,10 @@ where
     #[inline]
     fn stripe(&self) -> (&Stripe, bool) {
         let addr = Arc::as_ptr(&self.stripes).cast::<()>().addr();
+        let (last, index) = LAST.with(Cell::get);
+        if last == addr {
+            return (&self.stripes[index], true);
+        }
         let claimed = CLAIMS
             .try_with(|claims| {
                 claims
@@ -1041,6 +1187,9 @@ where
             .ok()
             .flatten();
         let (index, exclusive) = claimed.unwrap_or_else(|| self.claim(addr));
+        if exclusive {
+            LAST.with(|last| last.set((addr, index)));
+        }
         (&self.stripes[index], exclusive)
     }
 
@@ -1056,7 +1205,8 @@ where
         };
         let recorded = CLAIMS.try_with(|claims| {
             let mut claims = claims.borrow_mut();
-            // Forget the claims on caches that are gone.
+            // Forget the claims on caches that are gone (which resets
+            // `LAST`: their addresses may be reused).
             claims.retain(|c| c.stripes.strong_count() > 0);
             claims.push(Claim {
                 stripes: Arc::downgrade(&self.stripes),
@@ -1079,6 +1229,12 @@ where
         u64::try_from(self.clock.now().saturating_duration_since(self.epoch).as_nanos()).unwrap_or(NEVER - 1)
     }
 
+    /// A slot's hash, for the table when it grows or a slot moves.
+    #[inline]
+    fn slot_hash(&self, slot: &Slot<K, V>) -> u64 {
+        self.hash(slot.ns, &slot.key)
+    }
+
     /// Finds a live entry (or a stale one that may still be served), and
     /// claims its refresh when the read falls in the refresh window.
     #[inline]
@@ -1089,25 +1245,29 @@ where
     {
         let hash = self.hash(ns, key);
         let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
-        let slot = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?;
+        let i = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?;
+        let slot = &shard.slots[i];
         let namespace = &self.namespaces[usize::from(ns)];
         let invalidated = slot.generation != namespace.generation.load(Relaxed);
         let mut expired = false;
         let mut stale = false;
         let mut refresh = None;
-        if !invalidated && (slot.expires_at != NEVER || slot.aux.load(Relaxed) != NEVER) {
+        if !invalidated
+            && let Some(times) = shard.times(i)
+            && (times.expires_at != NEVER || times.aux.load(Relaxed) != NEVER)
+        {
             let settings = &namespace.settings;
             let now = self.now();
-            let deadline = slot.deadline(settings);
+            let deadline = times.deadline(settings);
             if now >= deadline {
                 // Past the TTL (not the idle time) and a refresh is under
                 // way or failed: serve the old value up to the stale limit.
                 let state = slot.refresh.load(Relaxed);
                 match settings.stale_limit {
                     Some(limit)
-                        if deadline == slot.expires_at
+                        if deadline == times.expires_at
                             && state != IDLE
-                            && now < slot.expires_at.saturating_add(nanos(limit)) =>
+                            && now < times.expires_at.saturating_add(nanos(limit)) =>
                     {
                         stale = true;
                         if state == FAILED
@@ -1123,7 +1283,7 @@ where
                 }
             } else {
                 if let Some(window) = settings.refresh_ahead
-                    && now >= slot.expires_at.saturating_sub(nanos(window))
+                    && now >= times.expires_at.saturating_sub(nanos(window))
                 {
                     let state = slot.refresh.load(Relaxed);
                     if state != RUNNING
@@ -1140,8 +1300,8 @@ where
                     let next = now.saturating_add(tti);
                     // Skip the store when the deadline barely moves, so hot
                     // entries do not bounce their cache line between cores.
-                    if next - slot.aux.load(Relaxed).min(next) > tti / 64 {
-                        slot.aux.store(next, Relaxed);
+                    if next - times.aux.load(Relaxed).min(next) > tti / 64 {
+                        times.aux.store(next, Relaxed);
                     }
                 }
             }
@@ -1178,9 +1338,10 @@ where
     {
         let hash = self.hash(ns, key);
         let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
-        let slot = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?;
+        let i = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?;
+        let slot = &shard.slots[i];
         let namespace = &self.namespaces[usize::from(ns)];
-        let deadline = slot.deadline(&namespace.settings);
+        let deadline = deadline_of(shard.times(i), &namespace.settings);
         let live = slot.generation == namespace.generation.load(Relaxed)
             && (deadline == NEVER || self.now() < deadline);
         live.then(|| (slot.value.clone(), slot.cost))
@@ -1190,8 +1351,8 @@ where
     fn set_refresh_state(&self, ns: u16, key: &K, state: u8) {
         let hash = self.hash(ns, key);
         let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = shard.find(hash, |s| s.ns == ns && s.key == *key) {
-            slot.refresh.store(state, Relaxed);
+        if let Some(i) = shard.find(hash, |s| s.ns == ns && s.key == *key) {
+            shard.slots[i].refresh.store(state, Relaxed);
         }
     }
 
@@ -1209,14 +1370,15 @@ where
         let settings = &self.namespaces[usize::from(ns)].settings;
         let hash = self.hash(ns, key);
         let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
-        let Some(slot) = shard.find(hash, |s| s.ns == ns && s.key == *key) else {
+        let Some(i) = shard.find(hash, |s| s.ns == ns && s.key == *key) else {
             return (None, None);
         };
+        let slot = &shard.slots[i];
         let cost = (slot.cost != 0).then_some(slot.cost);
         let Some((min, max)) = settings.adaptive_ttl else {
             return (None, cost);
         };
-        let current = match slot.aux.load(Relaxed) {
+        let current = match shard.times(i).map_or(NEVER, |t| t.aux.load(Relaxed)) {
             NEVER => settings.ttl.unwrap_or(min),
             n => Duration::from_nanos(n),
         };
@@ -1239,25 +1401,22 @@ where
     /// `cause == None` the cause is worked out from the slot (an eviction).
     fn remove_slot(&self, policy: &mut Policy, hash: u64, node: u32, cause: Option<Cause>) -> Option<V> {
         let mut shard = self.shard(hash).write().unwrap_or_else(PoisonError::into_inner);
-        let Ok(entry) = shard.find_entry(hash, |s| s.node == node) else {
-            return None;
-        };
-        let (slot, _) = entry.remove();
+        let i = shard.find(hash, |s| s.node == node)?;
+        let (slot, times) = shard.remove_at(hash, i, |s| self.slot_hash(s));
         drop(shard);
         policy.remove(node);
         self.weight.store(policy.weight(), Relaxed);
         let namespace = &self.namespaces[usize::from(slot.ns)];
-        let cause = cause.unwrap_or_else(|| self.cause_of(&slot, namespace));
+        let cause = cause.unwrap_or_else(|| self.cause_of(&slot, times.as_ref(), namespace));
         namespace.counters.count_removal(cause);
         Some(slot.value)
     }
 
-    fn cause_of(&self, slot: &Slot<K, V>, namespace: &Namespace) -> Cause {
+    fn cause_of(&self, slot: &Slot<K, V>, times: Option<&Times>, namespace: &Namespace) -> Cause {
+        let deadline = deadline_of(times, &namespace.settings);
         if slot.generation != namespace.generation.load(Relaxed) {
             Cause::Invalidated
-        } else if slot.deadline(&namespace.settings) != NEVER
-            && self.now() >= slot.deadline(&namespace.settings)
-        {
+        } else if deadline != NEVER && self.now() >= deadline {
             Cause::Expired
         } else {
             Cause::Size
@@ -1324,7 +1483,7 @@ where
             });
         }
         let hash = self.hash(ns, &key);
-        let (expires_at, aux) = self.deadlines(&namespace.settings, ttl);
+        let times = self.deadlines(&namespace.settings, ttl);
         let mut policy = lock(&self.policy);
         if policy.wants_hits() {
             policy.report_hits(self.stripes.iter().map(|s| s.counters.hits()).sum());
@@ -1333,10 +1492,10 @@ where
         let mut replaced = None;
         {
             let mut shard = self.shard(hash).write().unwrap_or_else(PoisonError::into_inner);
-            if let Some(slot) = shard.find_mut(hash, |s| s.ns == ns && s.key == key) {
-                let old_cause = self.cause_of(slot, namespace);
-                slot.expires_at = expires_at;
-                slot.aux.store(aux, Relaxed);
+            if let Some(i) = shard.find(hash, |s| s.ns == ns && s.key == key) {
+                let old_cause = self.cause_of(&shard.slots[i], shard.times(i), namespace);
+                shard.set_times(i, times);
+                let slot = &mut shard.slots[i];
                 slot.refresh.store(IDLE, Relaxed);
                 slot.generation = generation;
                 slot.cost = cost;
@@ -1355,15 +1514,13 @@ where
                 let slot = Slot {
                     key,
                     value,
-                    expires_at,
-                    aux: AtomicU64::new(aux),
                     node,
                     generation,
                     cost,
                     ns,
                     refresh: AtomicU8::new(IDLE),
                 };
-                shard.insert_unique(hash, slot, |s| self.hash(s.ns, &s.key));
+                shard.push(hash, slot, times);
                 namespace.counters.entries.fetch_add(1, Relaxed);
                 namespace.counters.inserts.fetch_add(1, Relaxed);
             }
@@ -1380,11 +1537,13 @@ where
     /// Removes the slot of an entry the policy already dropped.
     fn remove_slot_evicted(&self, policy: &mut Policy, e: Evicted) {
         let mut shard = self.shard(e.hash).write().unwrap_or_else(PoisonError::into_inner);
-        if let Ok(entry) = shard.find_entry(e.hash, |s| s.node == e.node) {
-            let (slot, _) = entry.remove();
+        if let Some(i) = shard.find(e.hash, |s| s.node == e.node) {
+            let (slot, times) = shard.remove_at(e.hash, i, |s| self.slot_hash(s));
             drop(shard);
             let namespace = &self.namespaces[usize::from(slot.ns)];
-            namespace.counters.count_removal(self.cause_of(&slot, namespace));
+            namespace
+                .counters
+                .count_removal(self.cause_of(&slot, times.as_ref(), namespace));
         }
         let _ = policy;
     }
@@ -1396,22 +1555,16 @@ where
     {
         let hash = self.hash(ns, key);
         let mut policy = lock(&self.policy);
-        let node = {
-            let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
-            shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?.node
-        };
         // Remove first, then decide whether it was live: a dead entry is
         // counted by its own cause and not returned.
         let mut shard = self.shard(hash).write().unwrap_or_else(PoisonError::into_inner);
-        let Ok(entry) = shard.find_entry(hash, |s| s.node == node) else {
-            return None;
-        };
-        let (slot, _) = entry.remove();
+        let i = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?;
+        let (slot, times) = shard.remove_at(hash, i, |s| self.slot_hash(s));
         drop(shard);
-        policy.remove(node);
+        policy.remove(slot.node);
         self.weight.store(policy.weight(), Relaxed);
         let namespace = &self.namespaces[usize::from(ns)];
-        match self.cause_of(&slot, namespace) {
+        match self.cause_of(&slot, times.as_ref(), namespace) {
             Cause::Size => {
                 namespace.counters.count_removal(Cause::Removed);
                 Some(slot.value)
@@ -1427,7 +1580,9 @@ where
         let mut policy = lock(&self.policy);
         for shard in &self.shards {
             let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
-            for slot in shard.drain() {
+            shard.table.clear();
+            shard.times.clear();
+            for slot in shard.slots.drain(..) {
                 self.namespaces[usize::from(slot.ns)]
                     .counters
                     .count_removal(Cause::Invalidated);
@@ -1442,19 +1597,23 @@ where
         let now = self.now();
         for shard in &self.shards {
             let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
-            shard.retain(|slot| {
+            // From the end, so that the slot a removal moves into the hole
+            // has been looked at already.
+            for i in (0..shard.slots.len()).rev() {
+                let slot = &shard.slots[i];
                 let namespace = &self.namespaces[usize::from(slot.ns)];
                 let cause = if slot.generation != namespace.generation.load(Relaxed) {
                     Cause::Invalidated
-                } else if now >= slot.deadline(&namespace.settings) {
+                } else if now >= deadline_of(shard.times(i), &namespace.settings) {
                     Cause::Expired
                 } else {
-                    return true;
+                    continue;
                 };
+                let hash = self.slot_hash(slot);
+                let (slot, _) = shard.remove_at(hash, i, |s| self.slot_hash(s));
                 policy.remove(slot.node);
                 namespace.counters.count_removal(cause);
-                false
-            });
+            }
         }
         self.weight.store(policy.weight(), Relaxed);
     }
@@ -1589,6 +1748,31 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_stay_findable_when_others_move_into_holes() {
+        let cache: Cache<u64, u64> = Cache::builder().max_capacity(1_000).shards(1).build().unwrap();
+        for k in 0..500 {
+            cache.insert(k, k * 10);
+        }
+        // Each removal moves the shard's last slot into the hole.
+        for k in (0..500).step_by(3) {
+            assert_eq!(cache.remove(&k), Some(k * 10));
+        }
+        cache.insert_with_ttl(1_000, 1, Duration::from_secs(60)); // creates `times`
+        for k in (1..500).step_by(3) {
+            assert_eq!(cache.remove(&k), Some(k * 10));
+        }
+        for k in 0..500 {
+            let expected = (k % 3 == 2).then_some(k * 10);
+            assert_eq!(cache.get(&k), expected, "key {k}");
+        }
+        assert_eq!(cache.get(&1_000), Some(1));
+        let shard = cache.inner.shards[0].read().unwrap();
+        assert_eq!(shard.slots.len(), 166 + 1);
+        assert_eq!(shard.times.len(), shard.slots.len());
+        assert_eq!(shard.table.len(), shard.slots.len());
+    }
 
     #[test]
     fn hits_reach_the_policy() {

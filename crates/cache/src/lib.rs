@@ -72,9 +72,10 @@
 //!
 //! # Implementation notes
 //!
-//! Data lives in a sharded hash table (hashbrown tables behind one `RwLock`
-//! per shard, keyed by a precomputed foldhash), so a read locks one shard
-//! for reading. The policy is one W-TinyLFU for the whole cache — a 4-bit
+//! Data lives in a sharded hash table (one `RwLock` per shard over an
+//! open-addressing table of 8-byte buckets — a tag of the key's foldhash
+//! beside an index into a dense slab of slots), so a read locks one shard
+//! for reading and touches its bucket and its slot. The policy is one W-TinyLFU for the whole cache — a 4-bit
 //! count-min sketch for frequencies, an LRU window, a segmented main space,
 //! and a hill climber that resizes the window — behind one mutex that reads
 //! never wait for: a hit bumps the entry's one-byte reference counter (a
@@ -144,6 +145,7 @@ mod policy;
 mod refs;
 mod sketch;
 mod stats;
+mod table;
 mod weigh;
 
 pub use builder::{CacheBuilder, NamespaceConfig};

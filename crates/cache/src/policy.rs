@@ -176,7 +176,7 @@ impl Policy {
         Self {
             nodes: Vec::new(),
             queues: Vec::new(),
-            refs: Arc::new(Refs::new()),
+            refs: Arc::new(Refs::new(config.expected_entries)),
             free: Vec::new(),
             window: List::EMPTY,
             probation: List::EMPTY,

@@ -12,10 +12,13 @@
 // increment, and a reader holding a node index that was just reused may
 // credit the new entry with one hit: both are noise in an estimate.
 //
-// The nodes are numbered densely by the policy, and their number is not
-// known up front (a weighted cache has no entry limit), so the counters
-// live in chunks that double in size and are created on first use and
-// never move: a reader needs no lock to find its byte.
+// The nodes are numbered densely by the policy. The counters of the first
+// `expected` nodes (the entry limit of a count-bounded cache) are one flat
+// array made up front, so a hit finds its byte with one bounds check. The
+// number of nodes is not known up front (a weighted cache has no entry
+// limit), so the counters beyond live in chunks that double in size and
+// are created on first use and never move: a reader needs no lock to find
+// its byte.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -34,8 +37,14 @@ pub(crate) const HIT: u8 = 0x80;
 
 #[derive(Debug)]
 pub(crate) struct Refs {
+    /// Counters `0..flat.len()`.
+    flat: Box<[AtomicU8]>,
+    /// Counters from `flat.len()` on.
     chunks: [OnceLock<Box<[AtomicU8]>>; CHUNKS],
 }
+
+/// The most counters made up front (4 MiB).
+const MAX_FLAT: u64 = 1 << 22;
 
 /// The chunk and offset of counter `i`.
 #[inline]
@@ -46,15 +55,27 @@ fn locate(i: u32) -> (usize, usize) {
 }
 
 impl Refs {
-    pub(crate) fn new() -> Self {
+    /// Counters, the first `expected` of them made up front.
+    pub(crate) fn new(expected: u64) -> Self {
+        let flat = usize::try_from(expected.min(MAX_FLAT)).unwrap_or(0);
         Self {
+            flat: (0..flat).map(|_| AtomicU8::new(0)).collect(),
             chunks: std::array::from_fn(|_| OnceLock::new()),
         }
     }
 
     #[inline]
     fn get(&self, i: u32) -> Option<&AtomicU8> {
-        let (chunk, offset) = locate(i);
+        match self.flat.get(i as usize) {
+            Some(cell) => Some(cell),
+            None => self.get_chunked(i),
+        }
+    }
+
+    #[cold]
+    fn get_chunked(&self, i: u32) -> Option<&AtomicU8> {
+        #[allow(clippy::cast_possible_truncation)] // flat.len() <= i
+        let (chunk, offset) = locate(i - self.flat.len() as u32);
         self.chunks.get(chunk)?.get()?.get(offset)
     }
 
@@ -80,7 +101,12 @@ impl Refs {
     /// Resets node `i`'s counter to 0, creating its chunk if needed (the
     /// policy calls this for each new node).
     pub(crate) fn reset(&self, i: u32) {
-        let (chunk, offset) = locate(i);
+        if let Some(cell) = self.flat.get(i as usize) {
+            cell.store(0, Relaxed);
+            return;
+        }
+        #[allow(clippy::cast_possible_truncation)] // flat.len() <= i
+        let (chunk, offset) = locate(i - self.flat.len() as u32);
         let cells = self.chunks[chunk].get_or_init(|| (0..BASE << chunk).map(|_| AtomicU8::new(0)).collect());
         cells[offset].store(0, Relaxed);
     }
@@ -120,7 +146,7 @@ mod tests {
 
     #[test]
     fn counts_saturate_and_take_resets() {
-        let refs = Refs::new();
+        let refs = Refs::new(0);
         refs.touch(5); // no chunk yet: ignored
         refs.reset(5);
         assert_eq!(refs.peek(5), 0);
@@ -132,5 +158,21 @@ mod tests {
         refs.reset(70_000);
         refs.touch(70_000);
         assert_eq!(refs.peek(70_000), 1);
+    }
+
+    #[test]
+    fn flat_and_chunked_counters_are_distinct() {
+        let refs = Refs::new(100);
+        refs.touch(99); // flat: counted without a reset
+        refs.touch(100); // first chunked counter, not made yet: ignored
+        refs.reset(100);
+        refs.touch(100);
+        refs.touch(100);
+        refs.reset(100 + 256); // the second chunk
+        refs.touch(100 + 256);
+        assert_eq!(refs.take(99), 1);
+        assert_eq!(refs.take(100), 2);
+        assert_eq!(refs.take(100 + 256), 1);
+        assert_eq!(refs.take(99), 0);
     }
 }

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 /// Bytes an entry is counted for beyond its key and value by
 /// [`CacheBuilder::max_memory_bytes`](crate::CacheBuilder::max_memory_bytes):
-/// the map slot's bookkeeping (expiry, node, namespace), its policy node and
-/// a share of the frequency sketch and of the map's spare room.
+/// the slot's bookkeeping (node, generation, cost, namespace), its share of
+/// the hash table, its policy node, its reference counter and its share of
+/// the frequency sketch.
 ///
-/// This is the design target. The measured overhead is higher: 119 bytes
-/// for `u64 → u64` at 1M entries, where the hash tables are only 48% full,
-/// and 75 bytes at 900k entries (86% full), so a memory budget undercounts
-/// by up to some 55 bytes per entry; see `docs/benchmarks.md`.
+/// Measured for `u64 → u64` without expiry: 57 bytes at 1M entries and 58
+/// at 900k. Entries with a deadline (a TTL or time-to-idle) add 16 bytes
+/// for it, so a memory budget of a cache with expiry undercounts by up to
+/// about 10 bytes per entry; see `docs/benchmarks.md`.
 pub const ENTRY_OVERHEAD_BYTES: usize = 64;
 
 /// A value whose memory footprint can be estimated: its inline size plus

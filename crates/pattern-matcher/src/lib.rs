@@ -95,8 +95,9 @@
 //!
 //! - One automaton for every literal, built leftmost-longest and
 //!   case-sensitive over char-by-char lowercased literals (half the memory
-//!   of an ASCII-case-insensitive DFA). ASCII text is scanned in an
-//!   ASCII-lowercased copy in a reused per-thread buffer (same offsets);
+//!   of an ASCII-case-insensitive DFA). ASCII text is scanned in place by
+//!   brisk's own loop over aho-corasick's `Automaton` trait, which
+//!   lowercases each byte through a table as it reads it (same offsets);
 //!   non-ASCII text is fully lowercased into a buffer only when a literal
 //!   is non-ASCII (or the text holds U+212A KELVIN SIGN, the one non-ASCII
 //!   char that lowercases to ASCII), and spans are mapped back to whole

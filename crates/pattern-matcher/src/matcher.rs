@@ -10,7 +10,7 @@
 // scores.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::dictionary::Dictionary;
 use crate::error::{BuildError, DictionaryError, TextError};
-use crate::scan::{Automaton, Compiled, Hit, Target};
+use crate::scan::{Automaton, Compiled, Hit, ScanBuffers, Target, TermCache};
 use crate::score::{Placer, Relevance, ScoreOptions, score};
 use crate::structure::{Structure, analyze_streaming, analyze_structure};
 use crate::token::{starts_with_ignore_case, tokens};
@@ -366,7 +366,9 @@ impl Matcher {
     #[must_use]
     pub fn score(&self, text: &str) -> Relevance {
         let snap = self.current.load();
-        let r = with_scratch(|scratch| self.score_in(&snap, text, scratch));
+        let mut scratch = take_scratch();
+        let r = self.score_in(&snap, text, &mut scratch);
+        put_back_scratch(scratch);
         self.count(&r);
         r
     }
@@ -488,7 +490,7 @@ impl Matcher {
         // The scratch buffers are taken out of the thread-local and put
         // back (see `take_scratch`).
         let mut scratch = take_scratch();
-        let stopped = self.scan(&snap.compiled, text, &mut scratch.hits, &mut scratch.lower);
+        let stopped = self.scan(&snap.compiled, text, &mut scratch.hits, &mut scratch.bufs);
         // One pass over the tokens gives the structure and places the hits.
         let mut placer = Placer::new(&scratch.hits, &mut scratch.hit_tokens);
         let structure = analyze_streaming(text, |i, t| placer.token(i, t));
@@ -501,6 +503,8 @@ impl Matcher {
                 &self.config.score,
                 &scratch.hits,
                 &scratch.hit_tokens,
+                scratch.bufs.scanned(text),
+                &mut scratch.terms,
                 stopped,
             )
         };
@@ -529,18 +533,18 @@ impl Matcher {
 
     /// Every hit of `text` into `hits`; whether early termination stopped
     /// the scan.
-    fn scan(&self, compiled: &Compiled, text: &str, hits: &mut Vec<Hit>, lower: &mut Vec<u8>) -> bool {
+    fn scan(&self, compiled: &Compiled, text: &str, hits: &mut Vec<Hit>, bufs: &mut ScanBuffers) -> bool {
         hits.clear();
         if self.config.early_termination && !compiled.has_veto {
             let mut bound = EarlyBound::new(100.0 + compiled.penalty_sum);
-            compiled.scan(text, hits, lower, &mut |hay, h| bound.add(compiled, hay, h))
+            compiled.scan(text, hits, bufs, &mut |hay, h| bound.add(compiled, hay, h))
         } else {
-            compiled.scan(text, hits, lower, &mut |_, _| false)
+            compiled.scan(text, hits, bufs, &mut |_, _| false)
         }
     }
 
     fn compute(&self, compiled: &Compiled, text: &str, scratch: &mut Scratch) -> Relevance {
-        let stopped = self.scan(compiled, text, &mut scratch.hits, &mut scratch.lower);
+        let stopped = self.scan(compiled, text, &mut scratch.hits, &mut scratch.bufs);
         if scratch.hits.is_empty() {
             return Relevance::empty();
         }
@@ -561,6 +565,8 @@ impl Matcher {
             &self.config.score,
             &scratch.hits,
             &scratch.hit_tokens,
+            scratch.bufs.scanned(text),
+            &mut scratch.terms,
             stopped,
         )
     }
@@ -625,42 +631,29 @@ struct Scratch {
     hits: Vec<Hit>,
     /// The token of each hit (`score::IN_URL` inside a URL).
     hit_tokens: Vec<u32>,
-    /// The ASCII-lowercased text the automaton scans.
-    lower: Vec<u8>,
+    /// The lowercased text the automaton scans.
+    bufs: ScanBuffers,
+    /// Keyword terms read back from matches.
+    terms: TermCache,
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// Boxed, so that taking it out and putting it back moves a pointer.
+    static SCRATCH: Cell<Option<Box<Scratch>>> = const { Cell::new(None) };
 }
 
-/// This thread's scratch buffers (empty ones if they are taken already,
-/// which nothing does: scoring never calls back in). Hand them back with
-/// [`put_back_scratch`] to keep their capacity for the next text. Taking
-/// them out, rather than working inside a `with` closure, lets the result
-/// be built where the caller wants it instead of being copied out of the
-/// closure (an `Analysis` is about 400 bytes).
-fn take_scratch() -> Scratch {
-    SCRATCH.with(|cell| {
-        cell.try_borrow_mut()
-            .map(|mut scratch| std::mem::take(&mut *scratch))
-            .unwrap_or_default()
-    })
+/// This thread's scratch buffers (new ones the first time, or if they are
+/// taken already, which nothing does: scoring never calls back in). Hand
+/// them back with [`put_back_scratch`] to keep their capacity for the next
+/// text. Taking them out, rather than working inside a `with` closure,
+/// lets the result be built where the caller wants it instead of being
+/// copied out of the closure (an `Analysis` is about 400 bytes).
+fn take_scratch() -> Box<Scratch> {
+    SCRATCH.try_with(Cell::take).ok().flatten().unwrap_or_default()
 }
 
-fn put_back_scratch(scratch: Scratch) {
-    SCRATCH.with(|cell| {
-        if let Ok(mut slot) = cell.try_borrow_mut() {
-            *slot = scratch;
-        }
-    });
-}
-
-fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => f(&mut scratch),
-        // Not reachable (nothing inside scoring calls back in), but never panic.
-        Err(_) => f(&mut Scratch::default()),
-    })
+fn put_back_scratch(scratch: Box<Scratch>) {
+    let _ = SCRATCH.try_with(|cell| cell.set(Some(scratch)));
 }
 
 /// A lower bound of the score while scanning, for early termination:
@@ -706,7 +699,7 @@ impl EarlyBound {
                 }
                 Target::Keyword(i) if !self.negation_seen && !self.keywords.contains(&i) => {
                     self.keywords.push(i);
-                    self.sum += compiled.keywords[i as usize].weight;
+                    self.sum += compiled.keyword_weight(i);
                 }
                 Target::Negation(_) => self.negation_seen = true,
                 _ => {}

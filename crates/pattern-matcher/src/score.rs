@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::scan::{Compiled, Hit, Target};
+use crate::scan::{Compiled, Hit, Target, TermCache};
 use crate::token::{Span, Token, TokenKind};
 
 /// An entity found in a text.
@@ -219,6 +219,8 @@ pub(crate) fn score(
     opts: &ScoreOptions,
     hits: &[Hit],
     hit_tokens: &[u32],
+    scanned: &[u8],
+    terms: &mut TermCache,
     stopped_early: bool,
 ) -> Relevance {
     debug_assert_eq!(hits.len(), hit_tokens.len());
@@ -256,11 +258,13 @@ pub(crate) fn score(
                 index,
             }),
             Target::Keyword(index) => {
-                let k = &compiled.keywords[index as usize];
+                let matched = scanned
+                    .get(hit.lit.0 as usize..hit.lit.1 as usize)
+                    .unwrap_or_default();
                 r.keywords.push(KeywordMatch {
-                    keyword: k.term.clone(),
-                    category: k.category.clone(),
-                    weight: k.weight,
+                    keyword: compiled.keyword_term(index, matched, terms),
+                    category: compiled.keyword_category(index).cloned(),
+                    weight: compiled.keyword_weight(index),
                     span,
                     token,
                     negated: false,

@@ -243,3 +243,40 @@ fn empty_dictionary_matches_nothing() {
     assert_eq!(r.score, 0.0);
     assert!(r.entities.is_empty() && r.signals.is_empty());
 }
+
+/// Keyword terms are reported as written: a term written in lowercase is
+/// read back from the match (in ASCII and in Unicode-folded text), any
+/// other is stored; terms that fold to one literal share it.
+#[test]
+fn keyword_terms_are_reported_as_written() {
+    use brisk_pattern_matcher::ContextTerm;
+    let dict = Dictionary::builder()
+        .keyword(Keyword::term("bitcoin", 10.0).category("coins"))
+        .keyword(Keyword::term("Bitcoin", 20.0))
+        .keyword(Keyword::term("ünïcode", 30.0))
+        .keyword(Keyword::term(" spaced ", 5.0))
+        .keyword(Keyword::regex(r"\bbtc\d+\b", 15.0))
+        .context(ContextTerm::term("bitcoin"))
+        .build()
+        .unwrap();
+    let m = Matcher::new(dict).unwrap();
+    for text in [
+        "BITCOIN and ÜNÏCODE, spaced btc42",
+        "bitcoin ünïcode Spaced BTC42 btc42 İ",
+    ] {
+        for _ in 0..2 {
+            let r = m.score(text);
+            let terms: Vec<&str> = r.keywords.iter().map(|k| k.keyword.as_ref()).collect();
+            assert_eq!(
+                terms,
+                ["bitcoin", "Bitcoin", "ünïcode", " spaced ", r"\bbtc\d+\b"],
+                "{text}"
+            );
+            assert_eq!(r.keywords[0].category.as_deref(), Some("coins"));
+            assert_eq!(r.keywords[1].category, None);
+            assert_eq!(r.keywords[1].weight, 20.0);
+            assert_eq!(r.keywords[2].span.text(text).to_lowercase(), "ünïcode");
+            assert_eq!(r.context.len(), 1);
+        }
+    }
+}
