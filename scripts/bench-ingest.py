@@ -12,7 +12,7 @@ names = ["Acme", "$ACME", "@acme", "#acme", "Globex", "Initech", "bitcoin", "lau
 rng = random.Random(7)
 now = int(time.time() * 1000)
 bodies = []
-run = rng.randrange(1 << 30)
+run = random.SystemRandom().randrange(1 << 30)  # a new id space each run: a re-run must not re-send ids the server already has
 for b in range(total // 1000):
     posts = []
     for i in range(1000):

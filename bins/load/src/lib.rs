@@ -46,6 +46,7 @@
 mod client;
 mod engine;
 mod error;
+mod fanout;
 mod metrics;
 mod mix;
 mod report;
@@ -57,6 +58,7 @@ mod ws;
 
 pub use engine::StopSignal;
 pub use error::LoadError;
+pub use fanout::run_suite_client;
 pub use metrics::{ServerSample, prometheus_value};
 pub use mix::{DEFAULT_MIX_TOML, Mix, RequestSpec, Sla};
 pub use report::{

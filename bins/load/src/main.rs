@@ -46,6 +46,28 @@ enum Command {
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
+        /// Child processes that send the concurrent requests (0: this process; default: this process up to 1,000 requests, else one per 2,500).
+        #[arg(long)]
+        client_processes: Option<usize>,
+    },
+    /// The suite's client process (run by `suite`, not by hand).
+    #[command(hide = true)]
+    SuiteClient {
+        /// The server's address.
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        /// The first request's number.
+        #[arg(long)]
+        first: usize,
+        /// Requests per round.
+        #[arg(long)]
+        count: usize,
+        /// Requests per source address.
+        #[arg(long)]
+        per_source: usize,
+        /// The first source address's last octet.
+        #[arg(long)]
+        source_base: usize,
     },
 }
 
@@ -221,6 +243,12 @@ enum WsMode {
         /// The SLA's delivery p99 in ms.
         #[arg(long, default_value_t = 50.0)]
         p99_ms: f64,
+        /// Extra connections that subscribe and then never read their socket (4 KiB receive buffers).
+        #[arg(long, default_value_t = 0)]
+        slow_readers: usize,
+        /// Pad each message's data with this many bytes.
+        #[arg(long, default_value_t = 0)]
+        payload_bytes: usize,
     },
 }
 
@@ -301,11 +329,13 @@ async fn suite(
     quick: bool,
     database_url: Option<String>,
     json: bool,
+    client_processes: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
     let scale = if quick { Scale::Small } else { Scale::parse(scale)? };
     let options = SuiteOptions {
         scale,
         database_url: database_url.filter(|u| u.starts_with("postgres")),
+        client_processes,
         ..SuiteOptions::default()
     };
     let lines = brisk_load::run_suite(&options).await?;
@@ -326,7 +356,18 @@ async fn run(cli: Cli, stop: StopSignal) -> anyhow::Result<ExitCode> {
             quick,
             database_url,
             json,
-        } => suite(&scale, quick, database_url, json).await,
+            client_processes,
+        } => suite(&scale, quick, database_url, json, client_processes).await,
+        Command::SuiteClient {
+            addr,
+            first,
+            count,
+            per_source,
+            source_base,
+        } => {
+            brisk_load::run_suite_client(addr, first, count, per_source, source_base).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Http { scenario } => {
             let (report, output) = match &scenario {
                 HttpScenario::Load {
@@ -420,9 +461,13 @@ async fn run(cli: Cli, stop: StopSignal) -> anyhow::Result<ExitCode> {
                     drain,
                     topic,
                     p99_ms,
+                    slow_readers,
+                    payload_bytes,
                     ..
                 } => {
                     ws.topic(topic.clone())
+                        .slow_readers(*slow_readers)
+                        .payload_bytes(*payload_bytes)
                         .sla(Sla {
                             p99_ms: *p99_ms,
                             max_error_rate: 0.0,

@@ -11,7 +11,7 @@ use crate::LoadError;
 /// The built-in mix for brisk-server (`bins/load/mixes/brisk-server.toml`).
 pub const DEFAULT_MIX_TOML: &str = include_str!("../mixes/brisk-server.toml");
 
-const PLACEHOLDERS: &str = "seq, rand, word, text, now_ms";
+const PLACEHOLDERS: &str = "seq, rand, word, text, now_ms, pick:a|b|...";
 
 const WORDS: &[&str] = &[
     "rust", "latency", "cache", "deploy", "launch", "market", "stock", "earnings", "rally", "crash", "token",
@@ -48,6 +48,8 @@ enum Piece {
     Word,
     Text,
     NowMs,
+    /// One of the listed alternatives, at random.
+    Pick(Vec<String>),
 }
 
 /// A path or body with `{{placeholders}}`, parsed once.
@@ -73,6 +75,18 @@ impl Template {
                 "word" => Piece::Word,
                 "text" => Piece::Text,
                 "now_ms" => Piece::NowMs,
+                pick if pick.starts_with("pick:") => {
+                    let options: Vec<String> = pick["pick:".len()..]
+                        .split('|')
+                        .map(|o| o.trim().to_owned())
+                        .collect();
+                    if options.iter().any(String::is_empty) {
+                        return Err(format!(
+                            "{{{{{pick}}}}} has an empty alternative (write {{{{pick:a|b|c}}}})"
+                        ));
+                    }
+                    Piece::Pick(options)
+                }
                 other => {
                     return Err(format!(
                         "unknown placeholder {{{{{other}}}}} (known: {PLACEHOLDERS})"
@@ -111,6 +125,7 @@ impl Template {
                         out.push_str(WORDS[rng.usize(..WORDS.len())]);
                     }
                 }
+                Piece::Pick(options) => out.push_str(&options[rng.usize(..options.len())]),
                 Piece::NowMs => {
                     let ms = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
@@ -475,6 +490,27 @@ mod tests {
                 serde_json::from_slice::<serde_json::Value>(&body).expect("valid JSON");
             }
         }
+    }
+
+    #[test]
+    fn pick_placeholders_choose_among_their_alternatives() {
+        let t = Template::parse(r#"{"topic": "{{pick:earnings| launch |Acme}}"}"#).unwrap();
+        let mut rng = fastrand::Rng::with_seed(3);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let mut out = String::new();
+            t.render(0, &mut rng, &mut out);
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            seen.insert(v["topic"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            ["Acme", "earnings", "launch"]
+        );
+        let err = Template::parse("{{pick:a||b}}").unwrap_err();
+        assert!(err.contains("empty alternative"), "{err}");
+        let err = Template::parse("{{pick:}}").unwrap_err();
+        assert!(err.contains("empty alternative"), "{err}");
     }
 
     #[test]

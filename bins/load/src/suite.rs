@@ -18,9 +18,8 @@ use brisk_db_pool::{Backend, ColumnType, Store, Table, WriteMode};
 use brisk_generator::{GenerateOptions, Generator};
 use brisk_pattern_matcher::{Dictionary, Entity, Keyword, Matcher};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::LoadError;
+use crate::{LoadError, fanout};
 
 /// How much work each line does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +32,7 @@ pub enum Scale {
     /// 20 concurrent requests, 994 posts in memory.
     Default,
     /// The default lines, then the same lines at 100,000 tweets and posts
-    /// and 1,000 concurrent requests, to show how the cost grows.
+    /// and 10,000 concurrent requests, to show how the cost grows.
     Large,
 }
 
@@ -105,9 +104,9 @@ const LARGE: Sizes = Sizes {
     cache_keys: 100_000,
     cache_requests: 2_000_000,
     insert_rows: 100_000,
-    // The server's generate queue holds 1,024 jobs: 10,000 at once would
-    // measure its refusals, not its speed.
-    concurrent: 1_000,
+    // From child processes: one process may hold 20,000 open files, and
+    // the server's 10,000 sockets are in this one.
+    concurrent: 10_000,
     memory_posts: 100_000,
     repeats: 3,
 };
@@ -123,6 +122,15 @@ pub struct SuiteOptions {
     /// Where the SQLite files and the server's data go (a fresh directory
     /// under it, removed at the end). Default the system's temp dir.
     pub temp_dir: PathBuf,
+    /// How many child processes send the concurrent requests: `Some(0)`
+    /// sends them from this process. Default `None`: from this process up
+    /// to 1,000 requests, above that one process per 2,500 (a process may
+    /// hold only so many open files, and the server's are in this one).
+    pub client_processes: Option<usize>,
+    /// The executable the client processes run (with the hidden
+    /// `suite-client` subcommand). Default `None`: this process's own,
+    /// which must then be `brisk-load`.
+    pub client_exe: Option<PathBuf>,
 }
 
 impl Default for SuiteOptions {
@@ -131,6 +139,8 @@ impl Default for SuiteOptions {
             scale: Scale::Default,
             database_url: None,
             temp_dir: std::env::temp_dir(),
+            client_processes: None,
+            client_exe: None,
         }
     }
 }
@@ -285,7 +295,7 @@ pub async fn run_suite(options: &SuiteOptions) -> Result<Vec<SuiteLine>, LoadErr
         if let Some(url) = &options.database_url {
             pass.push(insert_line(sizes, url, "PostgreSQL").await);
         }
-        pass.push(server_line(sizes, &pass_dir).await);
+        pass.push(server_line(sizes, &pass_dir, options).await);
         for mut l in pass {
             l.scale = sizes.name;
             lines.push(l);
@@ -759,7 +769,7 @@ async fn load_posts(
     Ok((store, corpus, generator, matcher))
 }
 
-async fn server_line(s: &Sizes, dir: &std::path::Path) -> SuiteLine {
+async fn server_line(s: &Sizes, dir: &std::path::Path, options: &SuiteOptions) -> SuiteLine {
     let line = format!(
         "{} concurrent generate requests through the server",
         thousands(s.concurrent)
@@ -768,6 +778,11 @@ async fn server_line(s: &Sizes, dir: &std::path::Path) -> SuiteLine {
     let mut settings = brisk_server::Settings::with_data_dir(dir.join("server"), ([127, 0, 0, 1], 0).into());
     // One client sends everything: the per-client limit would answer 429.
     settings.client_rate_limit_per_minute = 0;
+    // Every request at once must fit in the generate queue (16,384 by default).
+    settings.generate_queue_capacity = settings.generate_queue_capacity.max(s.concurrent + 64);
+    // The server's accepted sockets, beside its files; the clients' sockets
+    // are in child processes above `IN_PROCESS_MAX`.
+    fanout::raise_file_limit(s.concurrent.min(fanout::IN_PROCESS_MAX) + s.concurrent + 512);
     let server = match brisk_server::start(settings).await {
         Ok(s) => s,
         Err(e) => {
@@ -781,7 +796,7 @@ async fn server_line(s: &Sizes, dir: &std::path::Path) -> SuiteLine {
         }
     };
     let addr = server.local_addr();
-    let result = concurrent_rounds(addr, s).await;
+    let result = concurrent_rounds(addr, s, options).await;
     server.shutdown().await;
     match result {
         Ok((brisk, note)) => SuiteLine::lower_is_better(line, old, old_text, brisk, "ms").note(note),
@@ -789,74 +804,90 @@ async fn server_line(s: &Sizes, dir: &std::path::Path) -> SuiteLine {
     }
 }
 
-async fn concurrent_rounds(addr: std::net::SocketAddr, s: &Sizes) -> Result<(f64, String), String> {
+async fn concurrent_rounds(
+    addr: std::net::SocketAddr,
+    s: &Sizes,
+    options: &SuiteOptions,
+) -> Result<(f64, String), String> {
     // A warm-up request (connections, the model's first use).
-    generate_request(addr).await?;
+    fanout::generate_request(addr, None).await?;
     let rounds = s.repeats.min(5);
+    let processes = options
+        .client_processes
+        .unwrap_or(if s.concurrent > fanout::IN_PROCESS_MAX {
+            s.concurrent.div_ceil(fanout::PER_CHILD)
+        } else {
+            0
+        });
+    let mut clients = if processes > 0 {
+        let exe = fanout::client_exe(options.client_exe.as_ref())?;
+        Some(fanout::Clients::start(&exe, addr, s.concurrent, processes).await?)
+    } else {
+        None
+    };
     let mut times = Vec::new();
-    let (mut generated, mut no_novel) = (0usize, 0usize);
+    let mut total = fanout::RoundResult::default();
+    let mut failure = None;
     for _ in 0..rounds {
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..s.concurrent)
-            .map(|_| tokio::spawn(generate_request(addr)))
-            .collect();
-        let mut bad: HashMap<String, usize> = HashMap::new();
-        for t in tasks {
-            match t.await {
-                Ok(Ok(200)) => generated += 1,
-                Ok(Ok(_)) => no_novel += 1,
-                Ok(Err(e)) => *bad.entry(e).or_default() += 1,
-                Err(e) => *bad.entry(e.to_string()).or_default() += 1,
+        let (elapsed, result) = match &mut clients {
+            Some(c) => match c.round().await {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            },
+            None => {
+                let start = Instant::now();
+                let result = fanout::round(addr, 0, s.concurrent, 0, 0).await;
+                (start.elapsed(), result)
             }
+        };
+        if !result.errors.is_empty() {
+            failure = Some(format!(
+                "not every request succeeded: {:?} (and {} answered)",
+                result.errors,
+                result.generated + result.no_novel
+            ));
+            break;
         }
-        if !bad.is_empty() {
-            return Err(format!("not every request succeeded: {bad:?}"));
-        }
-        times.push(ms(start.elapsed()));
+        total.add(result);
+        times.push(ms(elapsed));
     }
+    let from = match &clients {
+        Some(c) => format!(
+            "from {} client processes (sources 127.0.0.N, {} connections each)",
+            c.len(),
+            thousands(fanout::PER_SOURCE)
+        ),
+        None => "from this process".to_owned(),
+    };
+    if let Some(c) = clients {
+        c.finish().await;
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let slow = if total.slow_connects > 0 {
+        format!(
+            "; {} connects took over 0.9 s (a SYN retransmit: the listen backlog was full)",
+            thousands(total.slow_connects)
+        )
+    } else {
+        String::new()
+    };
     Ok((
         median(times),
         format!(
             "brisk-server in-process on {addr} (SQLite, demo corpus), {} POST /api/generate \
-             sent at once, each on its own connection, timed until all answered; \
-             median of {rounds} rounds; {generated} answers were posts, {no_novel} were 422 \
-             no_novel_output (the model found no novel post for that request)",
-            s.concurrent
+             sent at once {from}, each on its own connection, timed until all answered; \
+             median of {rounds} rounds; {} answers were posts, {} were 422 \
+             no_novel_output (the model found no novel post for that request){slow}",
+            thousands(s.concurrent),
+            thousands(total.generated),
+            thousands(total.no_novel),
         ),
     ))
-}
-
-/// One `POST /api/generate` on a fresh connection; the status code.
-async fn generate_request(addr: std::net::SocketAddr) -> Result<u16, String> {
-    let body = r#"{"n":1}"#;
-    let request = format!(
-        "POST /api/generate HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let io = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
-    };
-    let response = tokio::time::timeout(Duration::from_secs(60), io)
-        .await
-        .map_err(|_| "timeout".to_owned())?
-        .map_err(|e| e.kind().to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    let status: u16 = text
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|r| r.get(..3))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("not an HTTP response: {:?}", &text[..text.len().min(40)]))?;
-    match status {
-        // The generator's honest "no novel post for this seed": an answer.
-        422 if text.contains("no_novel_output") => Ok(422),
-        200 => Ok(200),
-        other => Err(format!("{other}: {}", text.lines().last().unwrap_or_default())),
-    }
 }
 
 fn thousands(n: usize) -> String {

@@ -5,8 +5,11 @@
 // at 18,000 connections. Loopback has one destination address, and each
 // (source, destination) pair has ~28k ephemeral ports, so connections are
 // spread over the source addresses 127.0.0.2, 127.0.0.3, ... (10,000 each
-// by default). Each client connection keeps a 4 KiB read buffer instead of
-// tungstenite's 128 KiB, so 15,000 of them fit in the load process.
+// by default). Each client connection keeps a 512-byte read buffer instead
+// of tungstenite's 128 KiB, so 15,000 of them fit in the load process; it is
+// also cheaper per message than a larger one, since tungstenite zero-fills
+// its whole buffer before every read (at 4 KiB that memset was 18% of the
+// client's CPU in a 15,000-subscriber broadcast).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -60,7 +63,19 @@ pub struct WsRun {
     connect_timeout: Duration,
     sla: Sla,
     stop: StopSignal,
+    slow_readers: usize,
+    payload_bytes: usize,
 }
+
+/// The receive buffer a slow reader asks for (the kernel doubles it), so
+/// that its backlog reaches the server's queue after a few messages.
+const SLOW_RCVBUF: u32 = 4096;
+
+/// Each client connection's read buffer (see the top of this file).
+const CLIENT_READ_BUFFER: usize = 512;
+
+/// How often the server's stats are sampled during a broadcast.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Deserialize)]
 struct Incoming<'a> {
@@ -105,7 +120,29 @@ impl WsRun {
                 max_error_rate: 0.0,
             },
             stop: StopSignal::new(),
+            slow_readers: 0,
+            payload_bytes: 0,
         }
+    }
+
+    /// Connections that subscribe, wait for the acknowledgement and then
+    /// never read their socket again (with 4 KiB receive buffers), opened
+    /// beside the reading ones. Their deliveries are not counted; the
+    /// report says how many subscribed and what the server's queues and
+    /// RSS did meanwhile. Default 0.
+    #[must_use]
+    pub fn slow_readers(mut self, n: usize) -> Self {
+        self.slow_readers = n;
+        self
+    }
+
+    /// Pads each published message's data with this many bytes (a
+    /// `"pad"` string), so slow readers' socket buffers fill sooner.
+    /// Default 0.
+    #[must_use]
+    pub fn payload_bytes(mut self, n: usize) -> Self {
+        self.payload_bytes = n;
+        self
     }
 
     /// The number of connections. Default 1,000; at most 18,000.
@@ -171,16 +208,31 @@ impl WsRun {
                 ),
             ));
         }
+        if self.connections + self.slow_readers > MAX_CONNECTIONS {
+            return Err(LoadError::setting(
+                "--slow-readers",
+                format!(
+                    "--connections + --slow-readers must be at most {MAX_CONNECTIONS}, got {}",
+                    self.connections + self.slow_readers
+                ),
+            ));
+        }
+        if self.payload_bytes > 60_000 {
+            return Err(LoadError::setting(
+                "--payload-bytes",
+                "must be at most 60,000 (the hub's message limit is 64 KiB)",
+            ));
+        }
         if !(1..=30_000).contains(&self.per_source) {
             return Err(LoadError::setting("--per-source", "must be 1 to 30,000"));
         }
-        if (self.connections + MAX_PUBLISHERS).div_ceil(self.per_source) > 250 {
+        if (self.connections + self.slow_readers + MAX_PUBLISHERS).div_ceil(self.per_source) > 250 {
             return Err(LoadError::setting(
                 "--per-source",
                 "too small: more than 250 source addresses",
             ));
         }
-        raise_file_limit(self.connections + 512);
+        raise_file_limit(self.connections + self.slow_readers + 512);
         Ok(())
     }
 
@@ -204,24 +256,34 @@ impl WsRun {
         )
     }
 
-    /// Opens the connections; returns them, the count that failed, and the
-    /// first failure's reason.
-    async fn open_all(&self) -> (Vec<Ws>, u64, Option<String>) {
-        let source_base = self.source_base();
-        let mut open = Vec::with_capacity(self.connections);
+    /// Opens connections `range` (their index picks the source address),
+    /// with `rcvbuf` as their receive buffer when given, and hands each to
+    /// `each` as soon as it is open (so it is read from then on: a
+    /// connection left unread while thousands more open would miss the
+    /// hub's heartbeat). Returns what `each` returned, the count that
+    /// failed, and the first failure's reason.
+    async fn open_range<T>(
+        &self,
+        range: std::ops::Range<usize>,
+        source_base: usize,
+        rcvbuf: Option<u32>,
+        mut each: impl FnMut(Ws) -> T,
+    ) -> (Vec<T>, u64, Option<String>) {
+        let mut open = Vec::with_capacity(range.len());
         let mut failed = 0;
         let mut first_error = None;
         let batch = 200;
-        let mut start = 0;
-        while start < self.connections && !self.stop.is_stopped() {
-            let end = (start + batch).min(self.connections);
-            let results = futures_util::future::join_all(
-                (start..end).map(|i| tokio::time::timeout(self.connect_timeout, self.open(i, source_base))),
-            )
-            .await;
+        let mut start = range.start;
+        while start < range.end && !self.stop.is_stopped() {
+            let end = (start + batch).min(range.end);
+            let results =
+                futures_util::future::join_all((start..end).map(|i| {
+                    tokio::time::timeout(self.connect_timeout, self.open_with(i, source_base, rcvbuf))
+                }))
+                .await;
             for r in results {
                 match r {
-                    Ok(Ok(ws)) => open.push(ws),
+                    Ok(Ok(ws)) => open.push(each(ws)),
                     Ok(Err(e)) => {
                         failed += 1;
                         first_error.get_or_insert(e);
@@ -241,11 +303,15 @@ impl WsRun {
     /// random offset, so that back-to-back runs do not reuse the ports the
     /// previous run left in `TIME_WAIT` (~28k per source address).
     fn source_base(&self) -> usize {
-        let blocks = (self.connections + MAX_PUBLISHERS).div_ceil(self.per_source);
+        let blocks = (self.connections + self.slow_readers + MAX_PUBLISHERS).div_ceil(self.per_source);
         2 + fastrand::usize(0..=252usize.saturating_sub(blocks))
     }
 
     async fn open(&self, i: usize, source_base: usize) -> Result<Ws, String> {
+        self.open_with(i, source_base, None).await
+    }
+
+    async fn open_with(&self, i: usize, source_base: usize, rcvbuf: Option<u32>) -> Result<Ws, String> {
         let addr = self.target.addr();
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
@@ -257,6 +323,10 @@ impl WsRun {
         // TIME_WAIT; SO_REUSEADDR lets bind() take them again (Linux reuses
         // TIME_WAIT tuples on loopback, tcp_tw_reuse's default).
         socket.set_reuseaddr(true).map_err(|e| e.to_string())?;
+        if let Some(size) = rcvbuf {
+            // Before connect, so the window the client offers starts small.
+            socket.set_recv_buffer_size(size).map_err(|e| e.to_string())?;
+        }
         if let IpAddr::V4(ip) = addr.ip()
             && ip.is_loopback()
         {
@@ -270,7 +340,7 @@ impl WsRun {
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let url = format!("ws://{}{}", self.target.authority(), self.target.base_path());
         let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
+            .read_buffer_size(CLIENT_READ_BUFFER)
             .write_buffer_size(0);
         let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
             .await
@@ -298,12 +368,9 @@ impl WsRun {
         self.validate()?;
         let started = Instant::now();
         let (rss_before, _) = self.read_rss().await;
-        let (conns, failed, first_error) = self.open_all().await;
         let local = StopSignal::new();
-        let opened = conns.len() as u64;
-        let tasks: Vec<_> = conns
-            .into_iter()
-            .map(|ws| {
+        let (tasks, failed, first_error) = self
+            .open_range(0..self.connections, self.source_base(), None, |ws| {
                 tokio::spawn(pump(
                     ws,
                     None,
@@ -312,7 +379,8 @@ impl WsRun {
                     local.clone(),
                 ))
             })
-            .collect();
+            .await;
+        let opened = tasks.len() as u64;
         tokio::select! {
             () = tokio::time::sleep(self.settle) => {}
             () = self.stop.stopped() => {}
@@ -410,15 +478,11 @@ impl WsRun {
         }
         let base = Instant::now();
         let mut notes = Vec::new();
-        let (conns, mut failed, first_error) = self.open_all().await;
-        if let Some(e) = first_error {
-            notes.push(format!("{failed} connections failed to open; the first: {e}"));
-        }
+        let source_base = self.source_base();
         let local = StopSignal::new();
         let subscribed = Arc::new(AtomicU64::new(0));
-        let tasks: Vec<_> = conns
-            .into_iter()
-            .map(|ws| {
+        let (tasks, mut failed, first_error) = self
+            .open_range(0..self.connections, source_base, None, |ws| {
                 tokio::spawn(pump(
                     ws,
                     Some(self.topic.clone()),
@@ -427,10 +491,34 @@ impl WsRun {
                     local.clone(),
                 ))
             })
-            .collect();
+            .await;
+        if let Some(e) = first_error {
+            notes.push(format!("{failed} connections failed to open; the first: {e}"));
+        }
+        // Slow readers: subscribed, then never read (their deliveries pile
+        // up in their socket buffers, then in the server's queue).
+        let slow_range = self.connections..self.connections + self.slow_readers;
+        let slow_subscribed = Arc::new(AtomicU64::new(0));
+        let (slow_tasks, slow_failed, slow_error) = self
+            .open_range(slow_range, source_base, Some(SLOW_RCVBUF), |ws| {
+                tokio::spawn(stall(
+                    ws,
+                    self.topic.clone(),
+                    Arc::clone(&slow_subscribed),
+                    local.clone(),
+                ))
+            })
+            .await;
+        if let Some(e) = slow_error {
+            notes.push(format!(
+                "{slow_failed} slow readers failed to open; the first: {e}"
+            ));
+        }
+        let slow_want = slow_tasks.len() as u64;
         let want = tasks.len() as u64;
         let wait_until = Instant::now() + Duration::from_secs(30);
-        while subscribed.load(Ordering::Relaxed) < want
+        while (subscribed.load(Ordering::Relaxed) < want
+            || slow_subscribed.load(Ordering::Relaxed) < slow_want)
             && Instant::now() < wait_until
             && !self.stop.is_stopped()
         {
@@ -443,9 +531,11 @@ impl WsRun {
         let publish_start = base.elapsed();
         let mut sinks = Vec::with_capacity(publishers);
         let mut drains = Vec::with_capacity(publishers);
-        let source_base = self.source_base();
         for k in 0..publishers {
-            match self.open(self.connections + k, source_base).await {
+            match self
+                .open(self.connections + self.slow_readers + k, source_base)
+                .await
+            {
                 Ok(ws) => {
                     // Each publisher's acknowledgements are read (and
                     // dropped) by a task of its own.
@@ -473,6 +563,26 @@ impl WsRun {
                 sinks.len()
             ));
         }
+        let pad = "x".repeat(self.payload_bytes);
+        // The server's stats once a second while publishing and draining:
+        // the peak RSS and queue depth (with slow readers, their backlog).
+        let sampler = {
+            let run = self.clone();
+            let stop = local.clone();
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                loop {
+                    if let (_, Some(v)) = run.read_rss().await {
+                        samples.push(v);
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(STATS_EVERY) => {}
+                        () = stop.stopped() => break,
+                    }
+                }
+                samples
+            })
+        };
         if sinks.len() == publishers {
             let mut tick = tokio::time::interval(interval);
             // Late ticks are not bunched up: no publisher goes over its rate.
@@ -481,9 +591,13 @@ impl WsRun {
                 tokio::select! {
                     _ = tick.tick() => {
                         let t_us = micros(base.elapsed());
+                        let data = if pad.is_empty() {
+                            serde_json::json!({"seq": published, "t_us": t_us})
+                        } else {
+                            serde_json::json!({"seq": published, "t_us": t_us, "pad": pad})
+                        };
                         let msg = serde_json::json!({
-                            "v": 1, "type": "publish", "topic": self.topic,
-                            "data": {"seq": published, "t_us": t_us},
+                            "v": 1, "type": "publish", "topic": self.topic, "data": data,
                         });
                         let sink = &mut sinks[published as usize % publishers];
                         if sink.send(Message::text(msg.to_string())).await.is_err() {
@@ -501,6 +615,8 @@ impl WsRun {
                 () = self.stop.stopped() => {}
             }
         }
+        // The server as it stands after the drain, every connection still open.
+        let (rss, stats) = self.read_rss().await;
         for mut sink in sinks {
             let _ = sink.close().await;
         }
@@ -508,11 +624,45 @@ impl WsRun {
         for d in drains {
             let _ = d.await;
         }
+        let samples = sampler.await.unwrap_or_default();
+        for t in slow_tasks {
+            let _ = t.await;
+        }
         let mut results = Vec::with_capacity(tasks.len());
         for t in tasks {
             results.push(t.await.unwrap_or_default());
         }
-        let (rss, stats) = self.read_rss().await;
+        let peak = |key: &str| {
+            samples
+                .iter()
+                .filter_map(|v| v.get(key).and_then(serde_json::Value::as_f64))
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+        };
+        if let Some(rss) = peak("rss_bytes") {
+            notes.push(format!(
+                "server during the run ({} samples): peak RSS {:.1} MB, peak queued {} messages",
+                samples.len(),
+                rss / 1e6,
+                peak("queued").unwrap_or(0.0)
+            ));
+        }
+        if self.slow_readers > 0 {
+            let count = |key: &str| {
+                stats
+                    .as_ref()
+                    .and_then(|v| v.get(key))
+                    .map_or_else(|| "?".to_owned(), ToString::to_string)
+            };
+            notes.push(format!(
+                "{} slow readers opened, {} subscribed, then never read (4 KiB receive buffers, not counted in deliveries); after the drain the server had {} connections, {} drops, {} slow disconnects, {} queued",
+                slow_want,
+                slow_subscribed.load(Ordering::Relaxed),
+                count("connections"),
+                count("drops"),
+                count("slow_disconnects"),
+                count("queued"),
+            ));
+        }
         let mut report = self.broadcast_report(
             &results,
             subs,
@@ -724,6 +874,33 @@ async fn pump(
     }
     let _ = ws.close(None).await;
     out
+}
+
+/// A slow reader: subscribes, reads until the acknowledgement, then never
+/// reads again until `stop` (and then drops the socket without a close
+/// handshake, which would need reading).
+async fn stall(mut ws: Ws, topic: String, subscribed: Arc<AtomicU64>, stop: StopSignal) {
+    let sub = serde_json::json!({"v": 1, "type": "subscribe", "topic": topic});
+    if ws.send(Message::text(sub.to_string())).await.is_err() {
+        return;
+    }
+    loop {
+        let msg = tokio::select! {
+            m = ws.next() => m,
+            () = stop.stopped() => return,
+        };
+        let text = match msg {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return,
+        };
+        if serde_json::from_str::<Incoming<'_>>(text.as_str()).is_ok_and(|m| m.kind == "subscribed") {
+            subscribed.fetch_add(1, Ordering::Relaxed);
+            break;
+        }
+    }
+    stop.stopped().await;
+    drop(ws);
 }
 
 /// Raises the soft open-files limit toward `want` (up to the hard limit).

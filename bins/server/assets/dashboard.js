@@ -164,6 +164,10 @@
       const g = c.generator;
       pipe.append(el("div", "model (" + g.backend + ", v" + g.version + "): " + fmt(g.posts) + " posts, " + fmt(g.vocabulary) + " words, " + fmt(g.heap_bytes / 1048576, 1) + " MiB", "muted small"));
     }
+    if (c.training) {
+      const tr = c.training;
+      pipe.append(el("div", "training queue: " + fmt(tr.queued_posts) + " posts · trained " + fmt(tr.trained_posts) + " · dropped " + fmt(tr.dropped_posts) + " · passes " + fmt(tr.passes), "muted small"));
+    }
 
     const ws = c.websocket || {};
     dl("ws", [

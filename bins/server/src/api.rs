@@ -189,7 +189,7 @@ fn parse_post(app: &AppState, v: &Value, at: &str, stamp: Timestamp) -> Result<P
 /// nothing twice.
 pub(crate) async fn ingest(app: &AppState, posts: Vec<Post>, publish: bool) -> Result<Ingested, ApiError> {
     let stamp = now().as_unix_millis();
-    let analyses: Vec<_> = posts.iter().map(|p| app.analyze(&p.text).0).collect();
+    let analyses: Vec<_> = posts.iter().map(|p| app.relevance(&p.text)).collect();
     let rows: Vec<PostRow> = posts
         .iter()
         .map(|p| PostRow {
@@ -269,7 +269,7 @@ pub(crate) async fn ingest(app: &AppState, posts: Vec<Post>, publish: bool) -> R
             .collect();
         app.publish("posts", &json!({"count": accepted, "posts": sample}))
             .await;
-        crate::generate::train_later(&app.generator, Arc::new(posts));
+        app.trainer.submit(posts);
     }
     Ok(Ingested {
         accepted,

@@ -20,6 +20,7 @@ use crate::generate::{self, GenPipeline, Model};
 use crate::limits::SharedLimits;
 use crate::llm::Llm;
 use crate::seed;
+use crate::train::Trainer;
 
 /// The cache namespace of analyses.
 pub(crate) const ANALYSIS_NS: &str = "analysis";
@@ -199,6 +200,27 @@ impl MemSize for CachedAnalysis {
     }
 }
 
+/// What ingest needs of a post's analysis: whether it raises alerts, and
+/// what goes into them.
+#[derive(Debug)]
+pub(crate) struct PostRelevance {
+    pub(crate) score: f64,
+    pub(crate) relevant: bool,
+    pub(crate) entities: Vec<Arc<str>>,
+    pub(crate) signals: Box<str>,
+}
+
+/// The entities `r` names, each once, in the order first found.
+fn distinct_entities(r: &brisk_pattern_matcher::Relevance) -> Vec<Arc<str>> {
+    let mut entities: Vec<Arc<str>> = Vec::new();
+    for e in &r.entities {
+        if !entities.contains(&e.entity) {
+            entities.push(Arc::clone(&e.entity));
+        }
+    }
+    entities
+}
+
 /// The part of the analysis keys that stands for the dictionary.
 fn dictionary_hash(source: &str) -> u64 {
     #[allow(clippy::cast_possible_truncation)] // the low half of the hash is enough
@@ -251,6 +273,8 @@ pub(crate) struct App {
     pub(crate) posts_ingested: AtomicU64,
     pub(crate) model: Arc<Model>,
     pub(crate) generator: GenPipeline,
+    /// Teaches ingested batches to `model` in the background.
+    pub(crate) trainer: Trainer,
     /// Set once the Redis fan-out is attached (`REDIS_URL`).
     /// Shared with the Redis health check.
     pub(crate) fanout: Arc<OnceLock<RedisFanout>>,
@@ -281,24 +305,27 @@ impl App {
                 SqliteStore::builder()
                     .path(path)
                     .readers(settings.db_pool_size)
+                    .cache_size_kib(settings.sqlite_cache_kib)
                     .slow_query_threshold(Duration::from_millis(50))
                     .build()
                     .map_err(db_err)?,
             ),
             // Requests wait at most 5 s for a connection, then 503: an
             // overloaded database sheds load instead of queueing requests.
-            Database::Postgres(url) => Store::Postgres(
-                PgPool::builder()
-                    .url(url.expose())
+            Database::Postgres(url) => {
+                let ca = settings.database_ca_file.as_deref();
+                let mut builder = PgPool::builder()
+                    .url(crate::config::postgres_url(url.expose(), ca.is_some()))
                     .max_size(settings.db_pool_size.max(2))
                     .min_idle(settings.db_pool_size.clamp(1, 2))
                     .wait_timeout(Duration::from_secs(5))
                     .slow_query_threshold(Duration::from_millis(50))
-                    .application_name("brisk-server")
-                    .build()
-                    .await
-                    .map_err(db_err)?,
-            ),
+                    .application_name("brisk-server");
+                if let Some(path) = ca {
+                    builder = builder.tls_config(tls_trusting(path)?);
+                }
+                Store::Postgres(builder.build().await.map_err(db_err)?)
+            }
         };
         let migrations = db::migrations().map_err(|e| component("migrations")(&e))?;
         store.migrate(&migrations).await.map_err(db_err)?;
@@ -307,6 +334,8 @@ impl App {
         let model = Arc::new(initial_model(&store, &settings).await?);
         let generator = generate::pipeline(Arc::clone(&model), settings.generate_queue_capacity)
             .map_err(|e| component("generation pipeline")(&e))?;
+        let trainer = Trainer::start(Arc::clone(&model), settings.train_queue_posts)
+            .map_err(|e| component("trainer")(&e))?;
 
         let (dict, dict_text) = load_dictionary(&settings)?;
         let matcher = Matcher::builder(dict)
@@ -413,6 +442,7 @@ impl App {
             posts_ingested: AtomicU64::new(0),
             model,
             generator,
+            trainer,
             fanout,
             tiered,
             shared_limits,
@@ -437,6 +467,7 @@ impl App {
                     app.matcher.report_stats(out);
                     app.hub.report_stats(out);
                     app.generator.report_stats(out);
+                    app.trainer.report_stats(out);
                     if let Some(llm) = &app.llm {
                         llm.client().report_stats(out);
                     }
@@ -489,19 +520,31 @@ impl App {
         ContentHash::of_parts(&[&version.to_le_bytes()[..], text.as_bytes()])
     }
 
-    /// The analysis of `text`, from this process's cache or computed and
-    /// cached (the cost saved by later hits is the computation's
-    /// microseconds). Ingest uses this: its texts are new, and a Redis
-    /// round trip per post would cost more than the analysis.
-    pub(crate) fn analyze(&self, text: &str) -> (Arc<CachedAnalysis>, bool) {
-        let key = self.analysis_key(text);
-        if let Some(Cached::Analysis(hit)) = self.analysis.get(&key) {
-            return (hit, true);
+    /// What ingest needs of `text`'s analysis (score, relevance, entities,
+    /// signals): from this process's cache when `POST /api/analyze` already
+    /// computed it, else scored without the structure analysis and the
+    /// response JSON, and not cached: ingested texts are new, so caching
+    /// them would only push the analyses clients ask for again out of the
+    /// cache, and a Redis round trip per post would cost more than the
+    /// scoring.
+    pub(crate) fn relevance(&self, text: &str) -> PostRelevance {
+        if let Some(Cached::Analysis(hit)) = self.analysis.get(&self.analysis_key(text)) {
+            return PostRelevance {
+                score: hit.score,
+                relevant: hit.relevant,
+                entities: hit.entities.clone(),
+                signals: hit.signals.clone(),
+            };
         }
-        let (value, cost) = self.compute_analysis(text);
-        self.analysis
-            .insert_with_cost(key, Cached::Analysis(Arc::clone(&value)), cost);
-        (value, false)
+        let r = self.matcher.score(text);
+        PostRelevance {
+            score: r.score,
+            relevant: r.relevant,
+            entities: distinct_entities(&r),
+            signals: serde_json::to_string(&r.signals)
+                .unwrap_or_else(|_| "[]".into())
+                .into_boxed_str(),
+        }
     }
 
     /// The analyses of `texts` for `POST /api/analyze`: from this process's
@@ -576,12 +619,7 @@ impl App {
         let start = Instant::now();
         let analysis = self.matcher.analyze(text);
         let r = &analysis.relevance;
-        let mut entities: Vec<Arc<str>> = Vec::new();
-        for e in &r.entities {
-            if !entities.contains(&e.entity) {
-                entities.push(Arc::clone(&e.entity));
-            }
-        }
+        let entities = distinct_entities(r);
         let json = serde_json::to_string(&AnalysisOut {
             hash: format!("{:032x}", ContentHash::of(text).as_u128()),
             relevant: r.relevant,
@@ -713,6 +751,30 @@ fn rate_limits(settings: &Settings) -> Result<Limits, StartError> {
     }
     let layer = builder.build().map_err(|e| component("rate limiter")(&e))?;
     Ok((Some(layer), classes))
+}
+
+/// A rustls client configuration trusting only the certificate
+/// authorities of the PEM file at `path` (`DATABASE_CA_FILE`).
+fn tls_trusting(path: &std::path::Path) -> Result<brisk_db_pool::rustls::ClientConfig, StartError> {
+    use brisk_db_pool::rustls;
+
+    let err = |reason: String| StartError::Component {
+        component: "database CA file",
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in crate::config::database_roots(path).map_err(err)? {
+        roots
+            .add(cert)
+            .map_err(|e| err(format!("{}: {e}", path.display())))?;
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| err(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 /// PINGs Redis at `url`.

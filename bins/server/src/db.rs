@@ -24,6 +24,16 @@ pub(crate) fn migrations() -> Result<Migrations, brisk_core::ConfigError> {
             "0001_posts_and_alerts.sql",
             include_str!("../migrations/postgres/0001_posts_and_alerts.sql"),
         )
+        .file(
+            Dialect::Sqlite,
+            "0002_byte_keys_and_unused_index.sql",
+            include_str!("../migrations/sqlite/0002_byte_keys_and_unused_index.sql"),
+        )
+        .file(
+            Dialect::Postgres,
+            "0002_byte_keys_and_unused_index.sql",
+            include_str!("../migrations/postgres/0002_byte_keys_and_unused_index.sql"),
+        )
         .build()
 }
 

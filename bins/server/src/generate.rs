@@ -1,11 +1,10 @@
 //! Generation: brisk-generator's local model behind brisk-pipeline.
 //
-// One pipeline carries two kinds of job: `Generate` at High priority (the
-// API) and `Train` at Background priority (each ingested batch updates the
-// model). Background work is shed first under overload, so training never
-// delays an answer; the queue depths per priority show on the dashboard.
-// The model sits behind an `RwLock`: generation reads it, training takes
-// the write lock for the few milliseconds a batch takes.
+// The pipeline runs `Generate` jobs at High priority (the API); the queue
+// depths per priority show on the dashboard. Ingested batches train the
+// model on a thread of their own (`train.rs`), off the pipeline and the
+// request path. The model sits behind an `RwLock`: generation reads it,
+// training takes the write lock for the milliseconds a pass takes.
 //
 // The model is capped at `max_model_posts` posts: past it, ingested batches
 // no longer train it, so the model's memory stops growing. It is
@@ -16,7 +15,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -62,7 +61,6 @@ impl GenerateRequest {
 #[derive(Debug)]
 pub(crate) enum GenJob {
     Generate(GenerateRequest),
-    Train(Arc<Vec<Post>>),
 }
 
 /// One generated post, as answered and published.
@@ -80,7 +78,6 @@ pub(crate) struct GeneratedPost {
 #[derive(Clone, Debug)]
 pub(crate) enum GenOutput {
     Posts(Arc<Vec<GeneratedPost>>),
-    Trained(usize),
 }
 
 /// A generation error, cheap to clone for every waiter.
@@ -141,6 +138,9 @@ pub(crate) struct Model {
     max_posts: usize,
     /// Posts of ingested batches not learned because of the cap.
     skipped: AtomicU64,
+    /// Whether the model is at its cap: read by ingest without taking the
+    /// lock, which training may hold.
+    full: AtomicBool,
 }
 
 fn fingerprint(g: &Generator) -> u64 {
@@ -156,6 +156,7 @@ impl Model {
     pub(crate) fn new(generator: Generator, version: u64, max_posts: usize) -> Self {
         Self {
             fingerprint: AtomicU64::new(fingerprint(&generator)),
+            full: AtomicBool::new(generator.posts() >= max_posts),
             generator: RwLock::new(generator),
             version: AtomicU64::new(version),
             max_posts,
@@ -182,6 +183,8 @@ impl Model {
     pub(crate) fn replace(&self, generator: Generator) {
         let mut g = self.generator.write().unwrap_or_else(PoisonError::into_inner);
         self.fingerprint.store(fingerprint(&generator), Ordering::Relaxed);
+        self.full
+            .store(generator.posts() >= self.max_posts, Ordering::Relaxed);
         *g = generator;
         self.version.fetch_add(1, Ordering::Relaxed);
     }
@@ -249,6 +252,16 @@ impl Model {
             .collect())
     }
 
+    /// Whether the model has reached its cap (ingest no longer teaches it).
+    pub(crate) fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` ingested posts as skipped by the cap.
+    pub(crate) fn skip(&self, n: usize) {
+        self.skipped.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Learns `posts`, as many as the cap leaves room for; the rest are
     /// counted as skipped. Returns how many were learned.
     pub(crate) fn train(&self, posts: &[Post]) -> Result<usize, GenError> {
@@ -261,6 +274,7 @@ impl Model {
             return Ok(0);
         }
         let n = g.train(posts[..take].iter())?;
+        self.full.store(g.posts() >= self.max_posts, Ordering::Relaxed);
         self.fingerprint.store(fingerprint(&g), Ordering::Relaxed);
         self.version.fetch_add(1, Ordering::Relaxed);
         Ok(n)
@@ -339,16 +353,8 @@ impl Handler for GenHandler {
             .iter()
             .map(|job| match job {
                 GenJob::Generate(r) => self.model.generate(r).map(|p| GenOutput::Posts(Arc::new(p))),
-                GenJob::Train(posts) => self.model.train(posts).map(GenOutput::Trained),
             })
             .collect())
-    }
-
-    fn batch_key(&self, request: &GenJob) -> u64 {
-        match request {
-            GenJob::Generate(_) => 0,
-            GenJob::Train(_) => 1,
-        }
     }
 }
 
@@ -359,7 +365,6 @@ pub(crate) type GenPipeline = Pipeline<GenHandler>;
 /// workers and batches of what is already queued, with no linger: a
 /// generation takes microseconds, and any linger becomes a whole tick of
 /// tokio's 1 ms timer (a 200 µs linger measured p50 1.3 ms per request).
-/// Training (Background) is admitted up to half the capacity.
 pub(crate) fn pipeline(model: Arc<Model>, capacity: usize) -> Result<GenPipeline, brisk_core::ConfigError> {
     Pipeline::builder(GenHandler { model })
         .name("generate")
@@ -392,10 +397,6 @@ pub(crate) async fn run(
         .timeout(Duration::from_secs(5));
     match pipeline.call(job).await {
         Ok(GenOutput::Posts(posts)) => Ok(posts),
-        Ok(GenOutput::Trained(_)) => Err(ApiError::internal(
-            "generation",
-            &"a training answer to a generate job",
-        )),
         Err(PipelineError::Upstream { error, .. }) => {
             Err(ApiError::new(error.status, error.code, error.message.to_string()))
         }
@@ -403,25 +404,6 @@ pub(crate) async fn run(
             Err(ApiError::unavailable(format!("generation is overloaded: {e}"), 1))
         }
         Err(e) => Err(ApiError::unavailable(format!("generation failed: {e}"), 1)),
-    }
-}
-
-/// Queues a background training job for newly ingested posts (shed first
-/// under load: the model then simply misses those posts until restart).
-pub(crate) fn train_later(pipeline: &GenPipeline, posts: Arc<Vec<Post>>) {
-    let job = Job::new(GenJob::Train(posts)).priority(Priority::Background);
-    match pipeline.try_submit(job) {
-        // A dropped ticket cancels its queued job: a task holds it until the job has run.
-        Ok(ticket) => {
-            tokio::spawn(async move {
-                match ticket.await {
-                    Ok(GenOutput::Trained(n)) => tracing::debug!(posts = n, "generator model updated"),
-                    Ok(GenOutput::Posts(_)) => {}
-                    Err(e) => tracing::debug!(error = %e, "background training did not run"),
-                }
-            });
-        }
-        Err(e) => tracing::debug!(error = %e, "background training shed"),
     }
 }
 

@@ -20,9 +20,11 @@
 //!   cost saved per namespace; with `REDIS_URL`, a Redis L2
 //!   (`TieredCache`) shared by every server process.
 //! - **brisk-generator** behind **brisk-pipeline**: `POST /api/generate`
-//!   runs the local model at High priority; each ingested batch trains it
-//!   at Background priority (up to `BRISK_MAX_MODEL_POSTS` posts), and the
-//!   model is saved in the data directory and loaded at the next start.
+//!   runs the local model at High priority; ingested batches train it on a
+//!   background thread at the lowest CPU priority, coalesced into passes
+//!   (a bounded queue, `BRISK_TRAIN_QUEUE_POSTS`; up to
+//!   `BRISK_MAX_MODEL_POSTS` posts), and the model is saved in the data
+//!   directory and loaded at the next start.
 //!   With `LLM_BASE_URL`, generation asks an OpenAI-compatible API first
 //!   (brisk-generator's `openai` client: its own pipeline, rate limiter
 //!   and cache), the local model answering when it cannot.
@@ -93,6 +95,7 @@ mod openapi;
 mod seed;
 mod server;
 mod snapshot;
+mod train;
 
 pub use app::StartError;
 pub use config::{Cli, Database, LogFormat, Secret, SettingError, Settings};

@@ -11,8 +11,12 @@
 // `/ready` reports the LLM as degraded (never failed: generation goes on
 // locally) when a call failed within the last minute or when the API does
 // not answer `GET {base}/models`; any answer below 500 there (404 on
-// servers without the route) counts as reachable.
+// servers without the route) counts as reachable. The probe's answer is
+// kept for `PROBE_TTL`, and concurrent `/ready` calls share one probe, so
+// however often `/ready` is polled the provider sees at most one
+// `GET /models` per TTL from each process.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,17 @@ pub(crate) const DEFAULT_MODEL: &str = "gpt-4o-mini";
 const DEADLINE: Duration = Duration::from_secs(15);
 /// How long a failed call keeps `/ready` degraded.
 const FAILURE_MEMORY: Duration = Duration::from_secs(60);
+/// How long the answer of `GET {base}/models` is reused by `/ready`.
+pub(crate) const PROBE_TTL: Duration = Duration::from_secs(10);
+
+/// What `GET {base}/models` answered.
+#[derive(Clone, Debug)]
+enum Probe {
+    /// An HTTP status.
+    Answered(reqwest::StatusCode),
+    /// No answer (the error, without the URL).
+    Unreachable(String),
+}
 
 /// The client and what `/ready` needs to know about it.
 #[derive(Debug)]
@@ -39,6 +54,11 @@ pub(crate) struct Llm {
     base_url: String,
     api_key: Option<Secret>,
     probe: reqwest::Client,
+    /// The last probe and when it was sent; the async lock makes
+    /// concurrent `/ready` calls wait for one probe instead of each sending one.
+    last_probe: tokio::sync::Mutex<Option<(Instant, Probe)>>,
+    /// Probes sent (`GET /models`).
+    probes: AtomicU64,
     last_failure: Mutex<Option<(Instant, String)>>,
 }
 
@@ -86,6 +106,8 @@ impl Llm {
             base_url,
             api_key: settings.llm_api_key.clone(),
             probe,
+            last_probe: tokio::sync::Mutex::new(None),
+            probes: AtomicU64::new(0),
             last_failure: Mutex::new(None),
         })))
     }
@@ -171,38 +193,55 @@ impl Llm {
                 stats.calls
             ));
         }
-        let mut probe = self.probe.get(format!("{}/models", self.base_url));
-        if let Some(key) = &self.api_key {
-            probe = probe.bearer_auth(key.expose());
-        }
-        match probe.send().await {
-            Ok(r) if r.status().is_server_error() => CheckOutcome::degraded(format!(
-                "{}: GET /models answered {}; generating with the local model",
+        match self.probe().await {
+            Probe::Answered(status) if status.is_server_error() => CheckOutcome::degraded(format!(
+                "{}: GET /models answered {status}; generating with the local model",
                 self.model(),
-                r.status()
             )),
-            Ok(r)
-                if r.status() == reqwest::StatusCode::UNAUTHORIZED
-                    || r.status() == reqwest::StatusCode::FORBIDDEN =>
+            Probe::Answered(status)
+                if status == reqwest::StatusCode::UNAUTHORIZED
+                    || status == reqwest::StatusCode::FORBIDDEN =>
             {
-                CheckOutcome::degraded(format!(
-                    "{}: the API refused the key ({})",
-                    self.model(),
-                    r.status()
-                ))
+                CheckOutcome::degraded(format!("{}: the API refused the key ({status})", self.model()))
             }
-            Ok(_) => CheckOutcome::healthy(format!(
+            Probe::Answered(_) => CheckOutcome::healthy(format!(
                 "{}: reachable ({} answers from the API, {} cached)",
                 self.model(),
                 stats.remote,
                 stats.cache_hits
             )),
-            Err(e) => CheckOutcome::degraded(format!(
-                "{}: unreachable ({}); generating with the local model",
+            Probe::Unreachable(e) => CheckOutcome::degraded(format!(
+                "{}: unreachable ({e}); generating with the local model",
                 self.model(),
-                without_url(e)
             )),
         }
+    }
+
+    /// The answer of `GET {base}/models`: the last one if younger than
+    /// [`PROBE_TTL`], else a new probe (one at a time).
+    async fn probe(&self) -> Probe {
+        let mut last = self.last_probe.lock().await;
+        if let Some((at, probe)) = last.as_ref()
+            && at.elapsed() < PROBE_TTL
+        {
+            return probe.clone();
+        }
+        let mut request = self.probe.get(format!("{}/models", self.base_url));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key.expose());
+        }
+        self.probes.fetch_add(1, Ordering::Relaxed);
+        let probe = match request.send().await {
+            Ok(r) => Probe::Answered(r.status()),
+            Err(e) => Probe::Unreachable(without_url(e)),
+        };
+        *last = Some((Instant::now(), probe.clone()));
+        probe
+    }
+
+    /// Probes of `GET {base}/models` sent since the start.
+    pub(crate) fn probes(&self) -> u64 {
+        self.probes.load(Ordering::Relaxed)
     }
 }
 

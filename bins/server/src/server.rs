@@ -172,12 +172,10 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         component: "corpus",
         reason: e.to_string(),
     })?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: listen.to_string(),
-            source,
-        })?;
+    let listener = bind(listen).map_err(|source| StartError::Listen {
+        addr: listen.to_string(),
+        source,
+    })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen {
         addr: listen.to_string(),
         source,
@@ -236,6 +234,8 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         }
         let report = app.generator.shutdown(Duration::from_secs(5)).await;
         tracing::debug!(drained = report.drained, "generation pipeline stopped");
+        // The model saved below has learned every queued post.
+        app.trainer.shutdown(Duration::from_secs(10)).await;
         if let Some(llm) = &app.llm {
             llm.client().shutdown(Duration::from_secs(1)).await;
         }
@@ -259,4 +259,24 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         stop: Some(stop_tx),
         task,
     })
+}
+
+/// The accept queue's length asked of the kernel (which caps it at
+/// `net.core.somaxconn`). Tokio's default of 1,024 overflowed when 10,000
+/// clients connected at once (`brisk-load suite --scale large`): the kernel
+/// dropped the excess SYNs and those clients waited a second or more to
+/// retry.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`] and `SO_REUSEADDR` (so a
+/// restart does not wait for the old sockets' `TIME_WAIT`).
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

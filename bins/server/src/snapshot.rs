@@ -173,10 +173,12 @@ pub(crate) async fn components(app: &AppState) -> Value {
                 "cache_hits": s.cache_hits,
                 "failed": s.failed,
                 "http_errors": s.http_errors,
+                "ready_probes": llm.probes(),
             })
         }),
         "pipeline": pipeline(app),
         "generator": app.model.describe(),
+        "training": app.trainer.describe(),
         "websocket": ws,
         "matcher": {
             "dictionary_version": m.version,

@@ -111,6 +111,7 @@ pub(crate) struct HubConfig {
     pub(crate) client_publish: bool,
     pub(crate) read_buffer_size: usize,
     pub(crate) write_buffer_size: usize,
+    pub(crate) send_buffer_size: usize,
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
 }
 
@@ -136,6 +137,7 @@ impl Default for HubConfig {
             client_publish: false,
             read_buffer_size: 1024,
             write_buffer_size: 8 * 1024,
+            send_buffer_size: 64 * 1024,
             authenticator: None,
         }
     }
@@ -252,6 +254,16 @@ impl HubBuilder {
         /// write buffer: each is written from its one shared encoded frame.
         /// Default 8 KiB.
         write_buffer_size: usize
+    );
+    setter!(
+        /// The kernel's send buffer per TCP connection (`SO_SNDBUF`, which
+        /// Linux doubles for its bookkeeping), in bytes. It bounds what a
+        /// client that stops reading holds in the server's kernel before its
+        /// queue and the slow-consumer policy take over; without it Linux
+        /// grows each buffer up to `net.ipv4.tcp_wmem`'s maximum (4 MiB
+        /// here), 4 GB for 1,000 stalled clients. Default 64 KiB; 0 leaves
+        /// the kernel's autotuning.
+        send_buffer_size: usize
     );
 
     /// Requires every WebSocket client to authenticate with `auth`: a

@@ -138,7 +138,7 @@ pub async fn ws_handler(
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else { return };
-        let (sock, prefix) = unwrap_io(upgraded);
+        let (sock, prefix) = unwrap_io(upgraded, hub.config().send_buffer_size);
         let hard_limit = hub.config().max_message_size.saturating_mul(4);
         let config = WebSocketConfig::default()
             .read_buffer_size(hub.config().read_buffer_size)
@@ -165,11 +165,17 @@ pub async fn ws_handler(
 /// The TCP stream under hyper's upgrade (`axum::serve` wraps it in one more
 /// private layer, which `hyper_util`'s `downcast` sees through), with the
 /// bytes hyper had already read past the request; any other I/O as it is.
-fn unwrap_io(upgraded: hyper::upgrade::Upgraded) -> (Sock, Bytes) {
+/// A TCP stream gets `send_buffer` as its `SO_SNDBUF` (0: left alone).
+fn unwrap_io(upgraded: hyper::upgrade::Upgraded, send_buffer: usize) -> (Sock, Bytes) {
     let tcp = |io: TokioIo<TcpStream>| {
         let stream = io.into_inner();
         // Messages are small and latency-bound: no Nagle delay.
         let _ = stream.set_nodelay(true);
+        if send_buffer > 0 {
+            // Bounds the kernel memory a stalled reader holds (and stops
+            // autotuning from growing it to megabytes).
+            let _ = rustix::net::sockopt::set_socket_send_buffer_size(&stream, send_buffer);
+        }
         Sock::Tcp(stream)
     };
     match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {

@@ -1,6 +1,7 @@
 //! brisk-load's behaviour through its public API and its binary, against
 //! local axum servers on 127.0.0.1 with known latency and capacity.
 
+mod brisk_server;
 mod cli;
 mod mix;
 mod scenarios;

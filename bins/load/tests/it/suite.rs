@@ -83,3 +83,32 @@ fn with_a_postgres_url_the_insert_line_also_runs_on_postgres() {
     check_line(&lines, "20 batched inserts (SQLite)", "ms");
     check_line(&lines, "20 batched inserts (PostgreSQL)", "ms");
 }
+
+#[test]
+fn the_concurrent_requests_can_come_from_client_processes() {
+    // What `--scale large` does for its 10,000 requests (one process may
+    // hold only so many open files), here with 10 requests from 2 processes.
+    let lines = json_lines(&suite(&["--quick", "--json", "--client-processes", "2"]));
+    check_line(&lines, "10 concurrent generate requests through the server", "ms");
+    let line = lines
+        .iter()
+        .find(|l| l["line"].as_str().is_some_and(|s| s.contains("concurrent")))
+        .unwrap();
+    let note = line["note"].as_str().unwrap();
+    assert!(note.contains("from 2 client processes"), "{note}");
+    // 3 rounds of 10: every request answered, as a post or a 422.
+    let answered: usize = ["answers were posts", "were 422"]
+        .iter()
+        .map(|tail| {
+            let before = &note[..note.find(tail).unwrap_or_else(|| panic!("{tail:?} in {note}"))];
+            before
+                .split_whitespace()
+                .last()
+                .unwrap()
+                .replace(',', "")
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(answered, 30, "{note}");
+}

@@ -2,6 +2,7 @@
 //! OpenAI chat-completions protocol on 127.0.0.1 answers, or is down, or
 //! fails; the local model is the fallback and `/ready` says degraded.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -14,10 +15,12 @@ use serde_json::{Value, json};
 
 use crate::{TestServer, settings};
 
-/// What the fake API saw: each chat request's body and `Authorization`.
+/// What the fake API saw: each chat request's body and `Authorization`,
+/// and how many `GET /models` probes.
 #[derive(Default)]
 struct Seen {
     requests: Mutex<Vec<(Value, Option<String>)>>,
+    models: AtomicUsize,
 }
 
 struct FakeApi {
@@ -65,7 +68,8 @@ async fn fake_api(status: u16) -> FakeApi {
         )
         .route(
             "/v1/models",
-            get(move || async move {
+            get(move |State(seen): State<Arc<Seen>>| async move {
+                seen.models.fetch_add(1, Ordering::SeqCst);
                 let code = StatusCode::from_u16(status).unwrap();
                 (code, json!({"object": "list", "data": [{"id": "fake-1"}]}).to_string()).into_response()
             }),
@@ -185,5 +189,43 @@ async fn the_local_model_answers_when_the_llm_fails() {
     assert!(
         check["detail"].as_str().unwrap().contains("local model"),
         "{check}"
+    );
+}
+
+/// `/ready` reuses the answer of `GET /models` for a while: however often
+/// it is polled, the provider is probed once per TTL (10 s), and
+/// concurrent calls share one probe.
+#[tokio::test]
+async fn ready_probes_the_llm_once_within_the_ttl() {
+    let api = fake_api(200).await;
+    let server = server_with_llm(&api.base_url).await;
+    assert_eq!(
+        api.seen.models.load(Ordering::SeqCst),
+        0,
+        "no probe before /ready"
+    );
+
+    let (status, check) = llm_check(&server).await;
+    assert_eq!(status, 200);
+    assert_eq!(check["status"], "healthy", "{check}");
+    let (_, again) = llm_check(&server).await;
+    assert_eq!(again["status"], "healthy", "{again}");
+    assert_eq!(
+        api.seen.models.load(Ordering::SeqCst),
+        1,
+        "two /ready calls within the TTL: one probe"
+    );
+
+    let many: Vec<_> = (0..8).map(|_| server.get("/ready")).collect();
+    for r in futures_util::future::join_all(many).await {
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(api.seen.models.load(Ordering::SeqCst), 1, "still one probe");
+
+    let summary: Value = server.get("/api/performance/summary").await.json().await.unwrap();
+    assert_eq!(
+        summary["components"]["llm"]["ready_probes"], 1,
+        "{}",
+        summary["components"]["llm"]
     );
 }

@@ -121,3 +121,107 @@ async fn ingest_stops_growing_the_model_at_the_cap() {
     assert_eq!(g["heap_bytes"], heap, "nor does its memory");
     assert_eq!(g["max_posts"], 25);
 }
+
+/// The value of an unlabelled series in `/metrics`.
+async fn metric(server: &TestServer, name: &str) -> f64 {
+    let text = server.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in /metrics"))
+}
+
+/// Ingest is acknowledged before training (a background thread learns the
+/// posts), yet the posts reach the model: a word only they contain becomes
+/// a topic the model can write about, and the trainer's counters say so.
+#[tokio::test]
+async fn ingested_posts_reach_the_model_in_the_background() {
+    let mut s = settings();
+    s.seed_demo = true;
+    let server = TestServer::start(s).await;
+    let topic = json!({"topic": "zorblax", "seed": 3});
+    let before = server.post_json("/api/generate", &topic).await;
+    assert_eq!(before.status(), 422, "an unknown word is not a topic yet");
+
+    // Varied texts, so the model can write something new about the word.
+    let openers = [
+        "today the",
+        "honestly the",
+        "why did the",
+        "5 reasons the",
+        "breaking: the",
+    ];
+    let subjects = [
+        "zorblax team",
+        "zorblax release",
+        "zorblax launch",
+        "new zorblax build",
+    ];
+    let verbs = ["shipped", "missed", "crushed", "delayed", "celebrated"];
+    let things = ["roadmap", "deadline", "demo", "budget"];
+    let ends = [
+        "before lunch",
+        "after a long week",
+        "with no bugs",
+        "again",
+        "on time for once",
+    ];
+    let posts: Vec<Value> = (0..200)
+        .map(|i| {
+            let text = format!(
+                "{} {} {} the {} {}",
+                openers[i % 5],
+                subjects[(i / 5) % 4],
+                verbs[(i / 20) % 5],
+                things[(i / 7) % 4],
+                ends[(i / 3) % 5]
+            );
+            json!({"id": format!("z-{i}"), "text": text})
+        })
+        .collect();
+    assert_eq!(
+        server
+            .post_json("/api/posts", &Value::Array(posts))
+            .await
+            .status(),
+        201
+    );
+    wait_trained(&server, 1_200).await;
+
+    let r = server.post_json("/api/generate", &topic).await;
+    assert_eq!(r.status(), 200, "the model learned the ingested posts");
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["posts"][0]["text"].as_str().unwrap().contains("zorblax"),
+        "{body}"
+    );
+    assert!(metric(&server, "brisk_server_training_posts_total").await >= 200.0);
+    assert_eq!(
+        metric(&server, "brisk_server_training_dropped_posts_total").await,
+        0.0
+    );
+}
+
+/// A full training queue drops training samples, never the ingest: the
+/// posts are acknowledged and stored, the drops are counted in /metrics.
+#[tokio::test]
+async fn a_full_training_queue_drops_samples_not_posts() {
+    let mut s = settings();
+    s.train_queue_posts = 10;
+    let server = TestServer::start(s).await;
+    let r = server.post_json("/api/posts", &batch(0, 40)).await;
+    assert_eq!(r.status(), 201, "ingest never waits for training");
+    let page: Value = server.get("/api/posts?limit=100").await.json().await.unwrap();
+    assert_eq!(
+        page["posts"].as_array().unwrap().len(),
+        40,
+        "every post is stored"
+    );
+    assert_eq!(
+        metric(&server, "brisk_server_training_dropped_posts_total").await,
+        30.0
+    );
+    let g = wait_trained(&server, 10).await;
+    assert_eq!(g["posts"], 10, "the 10 that fit were learned: {g}");
+    let summary: Value = server.get("/api/performance/summary").await.json().await.unwrap();
+    assert_eq!(summary["components"]["training"]["dropped_posts"], 30);
+}

@@ -166,3 +166,75 @@ async fn postgresql_down_and_back() {
     assert!(ids.contains(&"before") && ids.contains(&"during"), "{ids:?}");
     assert_eq!(server.get("/ready").await.status(), 200);
 }
+
+/// PostgreSQL over TLS: a server with a certificate from a throwaway CA,
+/// `DATABASE_CA_FILE` naming that CA and `sslmode=require` in the URL. A
+/// post is ingested and read back, and PostgreSQL sees the server's
+/// connections as TLS; trusting another CA, the server refuses to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_and_read_over_tls_with_a_trusted_ca() {
+    if brisk_testkit::skip_services() {
+        brisk_testkit::skip("starts its own PostgreSQL server with TLS");
+        return;
+    }
+    let pg = tokio::task::spawn_blocking(|| brisk_testkit::PostgresServer::builder().tls().start())
+        .await
+        .unwrap()
+        .expect("PostgreSQL with TLS");
+    let certs = pg.tls().expect("certificates");
+    let mut s = settings();
+    std::fs::create_dir_all(&s.data_dir).unwrap();
+    let ca = s.data_dir.join("ca.pem");
+    std::fs::write(&ca, certs.ca_pem()).unwrap();
+    s.database = Database::Postgres(Secret::from(format!("{}?sslmode=require", pg.url()).as_str()));
+    s.database_ca_file = Some(ca.clone());
+    let server = TestServer::start(s.clone()).await;
+
+    let text = "Over TLS: $ACME ships the release";
+    let r = server
+        .post_json("/api/posts", &json!({"id": "tls-1", "text": text}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let page: Value = server.get("/api/posts?limit=10").await.json().await.unwrap();
+    let posts = page["posts"].as_array().unwrap();
+    assert_eq!(posts.len(), 1, "{page}");
+    assert_eq!(
+        (posts[0]["id"].as_str(), posts[0]["text"].as_str()),
+        (Some("tls-1"), Some(text))
+    );
+
+    // Seen from PostgreSQL (over a plain connection of the test's own):
+    // every connection of the server is TLS.
+    let observer = brisk_db_pool::PgPool::connect(&format!("{}?sslmode=disable", pg.url()))
+        .await
+        .expect("a plain observer connection");
+    let row = observer
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
+             JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = 'brisk-server'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (all, tls): (i64, i64) = (row.get(0), row.get(1));
+    assert!(all > 0, "the server has connections");
+    assert_eq!(tls, all, "every connection of the server is TLS");
+    drop(observer);
+    let dir = server.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+
+    // A CA that did not sign PostgreSQL's certificate: no start.
+    let mut s = settings();
+    std::fs::create_dir_all(&s.data_dir).unwrap();
+    let other = s.data_dir.join("other-ca.pem");
+    let unrelated = brisk_testkit::TestCertificates::generate().expect("another CA");
+    std::fs::write(&other, unrelated.ca_pem()).unwrap();
+    s.database = Database::Postgres(Secret::from(pg.url().as_str()));
+    s.database_ca_file = Some(other);
+    let dir = s.data_dir.clone();
+    let err = brisk_server::start(s)
+        .await
+        .expect_err("an untrusted server certificate");
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(matches!(err, brisk_server::StartError::Database { .. }), "{err}");
+}

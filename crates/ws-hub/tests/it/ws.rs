@@ -121,6 +121,107 @@ async fn slow_websocket_reader_is_closed_with_4008_and_others_get_everything() {
     assert!(eventually(|| hub.connection_count() == 0).await);
 }
 
+#[tokio::test]
+async fn a_reader_that_stops_reading_drops_oldest_within_its_queue_and_others_get_everything() {
+    // The default policy, DropOldest, with a small queue; the long write
+    // timeout keeps the non-reader connected (a busy debug build must not
+    // hit it) so that the drops, not a disconnect, are what is checked.
+    let capacity = 16;
+    let hub = Hub::builder()
+        .queue_capacity(capacity)
+        .max_batch(capacity)
+        .write_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let addr = serve(&hub).await;
+    let mut slow = connect(addr, "").await;
+    let mut fast = connect(addr, "").await;
+    for c in [&mut slow, &mut fast] {
+        send(c, &json!({"type": "subscribe", "topic": "big"})).await;
+        next_of(c, "subscribed").await;
+    }
+    let blob = "x".repeat(60_000);
+    let total: u64 = 300;
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while got < total {
+            if next_of(&mut fast, "message").await["data"]["n"]
+                .as_u64()
+                .is_some()
+            {
+                got += 1;
+            }
+        }
+        got
+    });
+    // 18 MB for a client that reads nothing: its socket buffers fill, then
+    // its queue, and the oldest queued messages are dropped.
+    let mut most_queued = 0;
+    for n in 0..total {
+        hub.publish("big", &json!({"n": n, "blob": blob})).unwrap();
+        most_queued = most_queued.max(hub.stats().queued);
+        tokio::task::yield_now().await;
+        if n % 8 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    assert_eq!(reader.await.unwrap(), total, "the reading client lost nothing");
+    let stats = hub.stats();
+    assert!(stats.drops > 0, "the non-reader's queue overflowed: {stats:?}");
+    assert!(
+        most_queued <= 2 * capacity as u64,
+        "queues stay within their bound: at most {most_queued} queued"
+    );
+    assert_eq!(hub.connection_count(), 2, "DropOldest keeps the connection");
+    // Once it reads again it gets every message or a count of the missed,
+    // the newest last.
+    let (mut got, mut missed, mut last) = (0, 0, 0);
+    while got + missed < total {
+        let v = next_json(&mut slow).await;
+        match v["type"].as_str() {
+            Some("message") => {
+                got += 1;
+                last = v["data"]["n"].as_u64().unwrap();
+            }
+            Some("missed") => missed += v["count"].as_u64().unwrap(),
+            _ => {}
+        }
+    }
+    assert_eq!(got + missed, total, "each message delivered or counted as missed");
+    assert_eq!(missed, hub.stats().drops);
+    assert_eq!(last, total - 1, "the newest message is kept");
+}
+
+#[tokio::test]
+async fn a_small_send_buffer_brings_a_stalled_client_to_its_queue_bound_soon() {
+    // 400 KB for a client that reads nothing: far below what Linux's
+    // autotuned send buffer (up to 4 MiB) would absorb, but with an 8 KiB
+    // `SO_SNDBUF` the socket fills after a few messages and the policy
+    // takes over within the queue's bound.
+    let hub = Hub::builder()
+        .send_buffer_size(8 * 1024)
+        .queue_capacity(8)
+        .max_batch(8)
+        .write_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let addr = serve(&hub).await;
+    let mut stalled = connect(addr, "").await;
+    send(&mut stalled, &json!({"type": "subscribe", "topic": "t"})).await;
+    next_of(&mut stalled, "subscribed").await;
+    let blob = "x".repeat(8_000);
+    for n in 0..50 {
+        hub.publish("t", &json!({"n": n, "blob": blob})).unwrap();
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        eventually(|| hub.stats().drops > 0).await,
+        "the stalled client's queue overflowed: {:?}",
+        hub.stats()
+    );
+    assert!(hub.stats().queued <= 8, "{:?}", hub.stats());
+}
+
 #[tokio::test(start_paused = true)]
 async fn heartbeat_timeout_removes_a_dead_connection() {
     let hub = Hub::builder()
