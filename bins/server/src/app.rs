@@ -306,6 +306,7 @@ impl App {
                     .path(path)
                     .readers(settings.db_pool_size)
                     .cache_size_kib(settings.sqlite_cache_kib)
+                    .wal_autocheckpoint_pages(settings.sqlite_wal_checkpoint_pages)
                     .slow_query_threshold(Duration::from_millis(50))
                     .build()
                     .map_err(db_err)?,

@@ -148,6 +148,10 @@ pub async fn ws_handler(
             .max_frame_size(Some(hard_limit));
         let wire = Arc::new(Wire::new(sock));
         let io = SockIo::new(wire.clone(), &prefix);
+        // `prefix` is a slice of hyper's read buffer (8-16 KiB, even when
+        // empty): held in this task it would stay allocated for the
+        // connection's whole life, doubling its idle memory.
+        drop(prefix);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         serve(hub, wire, ws, identity).await;
     });

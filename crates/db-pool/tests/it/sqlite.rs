@@ -33,8 +33,14 @@ async fn opens_in_wal_mode_with_the_settings() {
         .readers(2)
         .busy_timeout(Duration::from_millis(1500))
         .cache_size_kib(2048)
+        .wal_autocheckpoint_pages(5000)
         .build()
         .expect("open");
+    let checkpoint: i64 = store
+        .write(|c| c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)))
+        .await
+        .expect("writer pragma");
+    assert_eq!(checkpoint, 5000);
     let (mode, sync, busy, cache): (String, i64, i64, i64) = store
         .read(|c| {
             Ok((
@@ -60,6 +66,10 @@ async fn opens_in_wal_mode_with_the_settings() {
         SqliteStore::builder().readers(0).build().unwrap_err().to_string(),
         "invalid configuration: `sqlite.readers` must be at least 1"
     );
+    match SqliteStore::builder().wal_autocheckpoint_pages(0).build() {
+        Err(Error::Config(e)) => assert_eq!(e.field(), "sqlite.wal_autocheckpoint_pages"),
+        other => panic!("{other:?}"),
+    }
     match SqliteStore::builder().path(":memory:").build() {
         Err(Error::Config(e)) => assert_eq!(e.field(), "sqlite.path"),
         other => panic!("{other:?}"),
