@@ -458,13 +458,23 @@ struct Shard<K> {
     sweep_at: usize,
 }
 
+/// The largest power of two at most `n` (`n` ≥ 1).
+fn prev_power_of_two(n: usize) -> usize {
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
 /// A shard is swept no sooner than when it holds this many keys.
 const MIN_SWEEP: usize = 64;
 
 impl<K: Hash + Eq + Clone> Store<K> {
     fn new(windows: usize, max_keys: usize) -> Self {
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let n = (threads * 4).next_power_of_two().clamp(64, 1024);
+        // At least 16 keys per shard: with fewer, two live keys that hash to
+        // one shard would push each other out (a small `max_keys`, e.g. 64
+        // over 64 shards, allowed one key per shard), and a dropped live key
+        // forgets what it spent.
+        let most = prev_power_of_two((max_keys / 16).max(1));
+        let n = (threads * 4).next_power_of_two().clamp(64, 1024).min(most);
         let shard_max = (max_keys / n).max(1);
         let shards = (0..n)
             .map(|_| {
