@@ -232,7 +232,7 @@ impl WsRun {
                 "too small: more than 250 source addresses",
             ));
         }
-        raise_file_limit(self.connections + self.slow_readers + 512);
+        crate::fanout::raise_file_limit(self.connections + self.slow_readers + 512);
         Ok(())
     }
 
@@ -901,21 +901,4 @@ async fn stall(mut ws: Ws, topic: String, subscribed: Arc<AtomicU64>, stop: Stop
     }
     stop.stopped().await;
     drop(ws);
-}
-
-/// Raises the soft open-files limit toward `want` (up to the hard limit).
-fn raise_file_limit(want: usize) {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let lim = getrlimit(Resource::Nofile);
-    let want = want as u64;
-    if lim.current.is_some_and(|c| c < want) {
-        let new = lim.maximum.map_or(want, |m| m.min(want));
-        let _ = setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: Some(new),
-                maximum: lim.maximum,
-            },
-        );
-    }
 }
