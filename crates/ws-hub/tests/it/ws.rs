@@ -10,7 +10,7 @@ use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{close_code, connect, eventually, next_json, next_of, send, send_text, serve};
+use crate::support::{Client, close_code, connect, eventually, next_json, next_of, send, send_text, serve};
 
 #[tokio::test]
 async fn subscribe_publish_unsubscribe_over_websocket() {
@@ -70,6 +70,49 @@ async fn anonymous_clients_may_not_publish_by_default() {
     assert_eq!(hub.stats().published, 0);
 }
 
+/// How many 60 KB messages [`publish_big`] sends (18 MB in all).
+const BIG_MESSAGES: u64 = 300;
+
+/// Two clients subscribed to "big" on `hub`: one returned to the test,
+/// which does not read it, and one read by a task that returns how many of
+/// the [`BIG_MESSAGES`] it received.
+async fn one_stalled_one_reading(hub: &Hub) -> (Client, tokio::task::JoinHandle<u64>) {
+    let addr = serve(hub).await;
+    let mut slow = connect(addr, "").await;
+    let mut fast = connect(addr, "").await;
+    for c in [&mut slow, &mut fast] {
+        send(c, &json!({"type": "subscribe", "topic": "big"})).await;
+        next_of(c, "subscribed").await;
+    }
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while got < BIG_MESSAGES {
+            if next_of(&mut fast, "message").await["data"]["n"]
+                .as_u64()
+                .is_some()
+            {
+                got += 1;
+            }
+        }
+        got
+    });
+    (slow, reader)
+}
+
+/// Publishes [`BIG_MESSAGES`] messages of 60 KB to "big", letting the
+/// connections run between them; `after_each` runs after every publish.
+async fn publish_big(hub: &Hub, mut after_each: impl FnMut()) {
+    let blob = "x".repeat(60_000);
+    for n in 0..BIG_MESSAGES {
+        hub.publish("big", &json!({"n": n, "blob": blob})).unwrap();
+        after_each();
+        tokio::task::yield_now().await;
+        if n % 8 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn slow_websocket_reader_is_closed_with_4008_and_others_get_everything() {
     let hub = Hub::builder()
@@ -84,36 +127,11 @@ async fn slow_websocket_reader_is_closed_with_4008_and_others_get_everything() {
         })
         .build()
         .unwrap();
-    let addr = serve(&hub).await;
-    let mut slow = connect(addr, "").await;
-    let mut fast = connect(addr, "").await;
-    for c in [&mut slow, &mut fast] {
-        send(c, &json!({"type": "subscribe", "topic": "big"})).await;
-        next_of(c, "subscribed").await;
-    }
-    let blob = "x".repeat(60_000);
-    let total = 300;
-    let reader = tokio::spawn(async move {
-        let mut got = 0;
-        while got < total {
-            if next_of(&mut fast, "message").await["data"]["n"]
-                .as_u64()
-                .is_some()
-            {
-                got += 1;
-            }
-        }
-        got
-    });
+    let (mut slow, reader) = one_stalled_one_reading(&hub).await;
     // 18 MB for a reader that reads nothing: socket buffers fill, then its
     // queue, and the policy closes it.
-    for n in 0..total {
-        hub.publish("big", &json!({"n": n, "blob": blob})).unwrap();
-        tokio::task::yield_now().await;
-        if n % 8 == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
+    publish_big(&hub, || {}).await;
+    let total = BIG_MESSAGES;
     assert_eq!(reader.await.unwrap(), total, "the fast reader lost nothing");
     assert!(hub.stats().slow_disconnects >= 1);
     assert_eq!(close_code(&mut slow).await, Some(4008));
@@ -133,38 +151,12 @@ async fn a_reader_that_stops_reading_drops_oldest_within_its_queue_and_others_ge
         .write_timeout(Duration::from_secs(120))
         .build()
         .unwrap();
-    let addr = serve(&hub).await;
-    let mut slow = connect(addr, "").await;
-    let mut fast = connect(addr, "").await;
-    for c in [&mut slow, &mut fast] {
-        send(c, &json!({"type": "subscribe", "topic": "big"})).await;
-        next_of(c, "subscribed").await;
-    }
-    let blob = "x".repeat(60_000);
-    let total: u64 = 300;
-    let reader = tokio::spawn(async move {
-        let mut got = 0;
-        while got < total {
-            if next_of(&mut fast, "message").await["data"]["n"]
-                .as_u64()
-                .is_some()
-            {
-                got += 1;
-            }
-        }
-        got
-    });
+    let (mut slow, reader) = one_stalled_one_reading(&hub).await;
     // 18 MB for a client that reads nothing: its socket buffers fill, then
     // its queue, and the oldest queued messages are dropped.
     let mut most_queued = 0;
-    for n in 0..total {
-        hub.publish("big", &json!({"n": n, "blob": blob})).unwrap();
-        most_queued = most_queued.max(hub.stats().queued);
-        tokio::task::yield_now().await;
-        if n % 8 == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
+    publish_big(&hub, || most_queued = most_queued.max(hub.stats().queued)).await;
+    let total = BIG_MESSAGES;
     assert_eq!(reader.await.unwrap(), total, "the reading client lost nothing");
     let stats = hub.stats();
     assert!(stats.drops > 0, "the non-reader's queue overflowed: {stats:?}");
