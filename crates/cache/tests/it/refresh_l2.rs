@@ -97,6 +97,34 @@ fn expire_soon(url: &str, cache: &Tiered, key: &str, ms: u64) {
     assert!(set, "the key is in Redis");
 }
 
+/// Two nodes on one Redis and one key prefix, sharing a manual clock and
+/// an upstream, each with its own refresh queue.
+struct TwoNodes {
+    clock: ManualClock,
+    upstream: Arc<Upstream>,
+    qa: Queue,
+    qb: Queue,
+    a: Tiered,
+    b: Tiered,
+}
+
+fn two_nodes(kv: &brisk_testkit::TestRedis) -> TwoNodes {
+    let prefix = kv.key("c");
+    let clock = ManualClock::new();
+    let upstream = Arc::new(Upstream::default());
+    let (qa, qb) = (Queue::default(), Queue::default());
+    let a = node(kv.url(), &prefix, &clock, &qa, &upstream);
+    let b = node(kv.url(), &prefix, &clock, &qb, &upstream);
+    TwoNodes {
+        clock,
+        upstream,
+        qa,
+        qb,
+        a,
+        b,
+    }
+}
+
 fn pttl(url: &str, cache: &Tiered, key: &str) -> i64 {
     redis::cmd("PTTL")
         .arg(cache.redis_key(&key.to_owned()))
@@ -107,12 +135,14 @@ fn pttl(url: &str, cache: &Tiered, key: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_reloads_once_writes_through_and_other_nodes_pick_it_up() {
     let Some(kv) = brisk_testkit::redis() else { return };
-    let prefix = kv.key("c");
-    let clock = ManualClock::new();
-    let upstream = Arc::new(Upstream::default());
-    let (qa, qb) = (Queue::default(), Queue::default());
-    let a = node(kv.url(), &prefix, &clock, &qa, &upstream);
-    let b = node(kv.url(), &prefix, &clock, &qb, &upstream);
+    let TwoNodes {
+        clock,
+        upstream,
+        qa,
+        qb,
+        a,
+        b,
+    } = two_nodes(&kv);
     eventually("both nodes subscribed", || a.is_subscribed() && b.is_subscribed()).await;
     let abc = "ABC".to_owned();
 
@@ -182,12 +212,14 @@ async fn a_refresh_reloads_once_writes_through_and_other_nodes_pick_it_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_takes_a_fresher_copy_from_redis_instead_of_reloading() {
     let Some(kv) = brisk_testkit::redis() else { return };
-    let prefix = kv.key("c");
-    let clock = ManualClock::new();
-    let upstream = Arc::new(Upstream::default());
-    let (qa, qb) = (Queue::default(), Queue::default());
-    let a = node(kv.url(), &prefix, &clock, &qa, &upstream);
-    let b = node(kv.url(), &prefix, &clock, &qb, &upstream);
+    let TwoNodes {
+        clock,
+        upstream,
+        qa,
+        qb: _,
+        a,
+        b,
+    } = two_nodes(&kv);
     let abc = "ABC".to_owned();
 
     a.insert(abc.clone(), 1).await.unwrap();
