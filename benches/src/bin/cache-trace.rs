@@ -17,7 +17,11 @@
 //! threads meet at a barrier every K requests each, so they never drift more
 //! than K requests apart (on a loaded machine free-running threads drift by
 //! thousands of requests, which reorders the trace and costs every policy
-//! hit ratio for reasons that have nothing to do with concurrency).
+//! hit ratio for reasons that have nothing to do with concurrency). With
+//! `--cursor` instead, the threads take the trace's requests in order from
+//! one shared cursor (an atomic counter, one request at a time), as workers
+//! take requests off one queue: the trace stays in its order up to the
+//! requests in flight, without any barrier, and the threads run freely.
 //! `--json` prints one object per line:
 //! `{"policy","capacity","requests","hits","hit_ratio"}`.
 //!
@@ -32,7 +36,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
@@ -209,6 +213,25 @@ fn replay(cache: &dyn Replay, keys: &[u64], threads: usize, lockstep: usize) -> 
     hits.into_inner()
 }
 
+/// Replays `keys` through `cache` on `threads` threads that take the next
+/// request from one shared cursor, in trace order; returns hits.
+fn replay_cursor(cache: &dyn Replay, keys: &[u64], threads: usize) -> u64 {
+    let next = AtomicUsize::new(0);
+    let hits = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                let mut count = 0u64;
+                while let Some(&k) = keys.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    count += u64::from(cache.access(k));
+                }
+                hits.fetch_add(count, Ordering::Relaxed);
+            });
+        }
+    });
+    hits.into_inner()
+}
+
 /// Resident set size of this process, in bytes.
 fn rss_bytes() -> Result<u64, String> {
     let statm = std::fs::read_to_string("/proc/self/statm").map_err(|e| format!("/proc/self/statm: {e}"))?;
@@ -267,11 +290,12 @@ struct Args {
     policies: Vec<String>,
     threads: usize,
     lockstep: usize,
+    cursor: bool,
     json: bool,
 }
 
 const USAGE: &str = "usage: cache-trace --trace FILE --format arc|lirs --capacity N[,N...] \
-                     [--policy brisk,moka,quick_cache,lru] [--threads N [--lockstep K]] [--json]\n   \
+                     [--policy brisk,moka,quick_cache,lru] [--threads N [--lockstep K | --cursor]] [--json]\n   \
                      or: cache-trace --memory N [--policy brisk,moka,quick_cache,lru]";
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -281,6 +305,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut policies = vec!["brisk".into(), "moka".into(), "quick_cache".into(), "lru".into()];
     let mut threads = 1;
     let mut lockstep = 0;
+    let mut cursor = false;
     let mut json = false;
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
@@ -302,10 +327,14 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--policy" => policies = value()?.split(',').map(|p| p.trim().to_owned()).collect(),
             "--threads" => threads = value()?.parse().map_err(|e| format!("threads: {e}"))?,
             "--lockstep" => lockstep = value()?.parse().map_err(|e| format!("lockstep: {e}"))?,
+            "--cursor" => cursor = true,
             "--json" => json = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
+    }
+    if cursor && lockstep > 0 {
+        return Err(format!("--cursor and --lockstep exclude each other\n{USAGE}"));
     }
     Ok(Args {
         trace: trace.ok_or_else(|| format!("--trace is required\n{USAGE}"))?,
@@ -318,6 +347,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
         policies,
         threads: threads.max(1),
         lockstep,
+        cursor,
         json,
     })
 }
@@ -350,6 +380,8 @@ fn run() -> Result<(), String> {
             args.threads,
             if args.lockstep > 0 {
                 format!(", in step every {} requests", args.lockstep)
+            } else if args.cursor && args.threads > 1 {
+                ", taking requests from one shared cursor".to_owned()
             } else {
                 String::new()
             }
@@ -362,7 +394,11 @@ fn run() -> Result<(), String> {
     for &capacity in &args.capacities {
         for policy in &args.policies {
             let cache = make(policy, capacity)?;
-            let hits = replay(cache.as_ref(), &keys, args.threads, args.lockstep);
+            let hits = if args.cursor {
+                replay_cursor(cache.as_ref(), &keys, args.threads)
+            } else {
+                replay(cache.as_ref(), &keys, args.threads, args.lockstep)
+            };
             #[allow(clippy::cast_precision_loss)]
             let ratio = if keys.is_empty() {
                 0.0
@@ -442,6 +478,22 @@ mod tests {
                 "lockstep {lockstep}"
             );
         }
+        // The shared cursor hands every request to exactly one thread.
+        struct Seen(Mutex<Vec<u64>>);
+        impl Replay for Seen {
+            fn access(&self, key: u64) -> bool {
+                self.0.lock().unwrap().push(key);
+                key % 2 == 0
+            }
+        }
+        let keys: Vec<u64> = (0..1000).collect();
+        for threads in [1, 2, 3] {
+            let seen = Seen(Mutex::new(Vec::new()));
+            assert_eq!(replay_cursor(&seen, &keys, threads), 500, "{threads} threads");
+            let mut got = seen.0.into_inner().unwrap();
+            got.sort_unstable();
+            assert_eq!(got, keys, "{threads} threads");
+        }
         assert!(make("fifo", 10).is_err());
     }
 
@@ -471,5 +523,20 @@ mod tests {
         assert_eq!(args.lockstep, 100);
         assert!(args.json);
         assert!(parse_args(["--format", "arc"].into_iter().map(String::from)).is_err());
+        let both = [
+            "--trace",
+            "t",
+            "--format",
+            "arc",
+            "--capacity",
+            "1",
+            "--threads",
+            "2",
+        ]
+        .into_iter()
+        .chain(["--cursor", "--lockstep", "5"]);
+        assert!(parse_args(both.map(String::from)).is_err());
+        let cursor = ["--trace", "t", "--format", "arc", "--capacity", "1", "--cursor"];
+        assert!(parse_args(cursor.into_iter().map(String::from)).unwrap().cursor);
     }
 }

@@ -57,7 +57,7 @@ use std::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Weak};
 use std::time::{Duration, Instant};
 
 use brisk_core::{SharedClock, StatsReport, StatsSource};
@@ -399,6 +399,17 @@ struct Found<K, V> {
     refresh: Option<(K, u8)>,
 }
 
+/// What [`Inner::lookup`] found.
+enum Lookup<'a, K, V> {
+    /// A live entry: its value and cost.
+    Hit(V, u32),
+    /// No entry.
+    Miss,
+    /// An entry whose deadlines or namespace generation need a look: the
+    /// shard, still read-locked, the slot and the hash.
+    Slow(RwLockReadGuard<'a, ShardData<K, V>>, usize, u64),
+}
+
 /// A duration in nanoseconds, saturating.
 #[inline]
 fn nanos(d: Duration) -> u64 {
@@ -587,9 +598,27 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let ns = usize::from(self.ns);
         let (stripe, mine) = self.inner.stripe();
         match self.inner.lookup(self.ns, key) {
+            Lookup::Hit(value, cost) => {
+                stripe.counters.hit(usize::from(self.ns), cost, mine);
+                Some(value)
+            }
+            Lookup::Miss => {
+                stripe.counters.miss(usize::from(self.ns), mine);
+                None
+            }
+            Lookup::Slow(shard, i, hash) => self.get_slow(shard, i, hash),
+        }
+    }
+
+    /// The rest of [`get`](Self::get), for an entry that needs its
+    /// deadlines or its namespace's generation looked at.
+    #[inline(never)]
+    fn get_slow(&self, shard: RwLockReadGuard<'_, ShardData<K, V>>, i: usize, hash: u64) -> Option<V> {
+        let ns = usize::from(self.ns);
+        let (stripe, mine) = self.inner.stripe();
+        match self.inner.lookup_slow(self.ns, hash, shard, i) {
             Some(found) => {
                 stripe.counters.hit(ns, found.cost, mine);
                 if found.stale {
@@ -1169,13 +1198,22 @@ where
 
     /// This thread's stripe, and whether the thread owns it (is its only
     /// writer).
-    #[inline]
+    #[inline(always)]
     fn stripe(&self) -> (&Stripe, bool) {
         let addr = Arc::as_ptr(&self.stripes).cast::<()>().addr();
-        let (last, index) = LAST.with(Cell::get);
-        if last == addr {
-            return (&self.stripes[index], true);
+        let (last, index) = LAST.get();
+        if last == addr
+            && let Some(stripe) = self.stripes.get(index)
+        {
+            return (stripe, true);
         }
+        self.stripe_slow(addr)
+    }
+
+    /// [`stripe`](Self::stripe) for a thread that last used another cache.
+    #[cold]
+    #[inline(never)]
+    fn stripe_slow(&self, addr: usize) -> (&Stripe, bool) {
         let claimed = CLAIMS
             .try_with(|claims| {
                 claims
@@ -1235,17 +1273,53 @@ where
         self.hash(slot.ns, &slot.key)
     }
 
-    /// Finds a live entry (or a stale one that may still be served), and
-    /// claims its refresh when the read falls in the refresh window.
+    /// Finds `key`: a hit on a live entry is answered here, an entry with
+    /// deadlines or of an invalidated generation goes to
+    /// [`lookup_slow`](Self::lookup_slow).
     #[inline]
-    fn lookup<Q>(&self, ns: u16, key: &Q) -> Option<Found<K, V>>
+    fn lookup<Q>(&self, ns: u16, key: &Q) -> Lookup<'_, K, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(ns, key);
         let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
-        let i = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key)?;
+        let Some(i) = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key) else {
+            return Lookup::Miss;
+        };
+        let slot = &shard.slots[i];
+        // The common case, kept small so a hit needs few registers: no
+        // entry of this shard has a deadline and the namespace was not
+        // invalidated since the entry was written.
+        if shard.times.is_empty()
+            && self
+                .namespaces
+                .get(usize::from(ns))
+                .is_some_and(|n| n.generation.load(Relaxed) == slot.generation)
+        {
+            // Under the shard's read lock the slot's node cannot be freed
+            // and reused, so the hit lands on this entry's counter.
+            self.refs.touch(slot.node);
+            let (value, cost) = (slot.value.clone(), slot.cost);
+            drop(shard);
+            return Lookup::Hit(value, cost);
+        }
+        Lookup::Slow(shard, i, hash)
+    }
+
+    /// The rest of [`lookup`](Self::lookup): an invalidated entry, or one
+    /// in a shard with deadlines (expiry, stale serving, refresh-ahead,
+    /// time-to-idle): finds a live entry (or a stale one that may still be
+    /// served), and claims its refresh when the read falls in the refresh
+    /// window.
+    #[inline]
+    fn lookup_slow(
+        &self,
+        ns: u16,
+        hash: u64,
+        shard: RwLockReadGuard<'_, ShardData<K, V>>,
+        i: usize,
+    ) -> Option<Found<K, V>> {
         let slot = &shard.slots[i];
         let namespace = &self.namespaces[usize::from(ns)];
         let invalidated = slot.generation != namespace.generation.load(Relaxed);
