@@ -11,17 +11,18 @@
 //! `start..start+nblocks`) and `lirs` (one key per line; lines starting with
 //! `*` are skipped). Files may be plain, `.zst` or `.gz`.
 //!
-//! Each request is a get, then an insert on a miss. With `--threads N` the
-//! trace is dealt round-robin to N threads that share one cache (`lru`, which
-//! is not thread-safe, behind a mutex). With `--lockstep K` as well, the
-//! threads meet at a barrier every K requests each, so they never drift more
-//! than K requests apart (on a loaded machine free-running threads drift by
-//! thousands of requests, which reorders the trace and costs every policy
-//! hit ratio for reasons that have nothing to do with concurrency). With
-//! `--cursor` instead, the threads take the trace's requests in order from
-//! one shared cursor (an atomic counter, one request at a time), as workers
-//! take requests off one queue: the trace stays in its order up to the
-//! requests in flight, without any barrier, and the threads run freely.
+//! Each request is a get, then an insert on a miss. With `--threads N`,
+//! N threads share one cache (`lru`, which is not thread-safe, behind a
+//! mutex) and take the trace's requests in order from one shared cursor (an
+//! atomic counter, one request at a time), as workers take requests off one
+//! queue: the trace is replayed interleaved, reordered only by the requests
+//! in flight (at most one per thread), and the threads never wait for each
+//! other. `--round-robin` instead deals the trace to the threads in turn
+//! (thread t gets requests t, t + N, ...) and lets them run freely: on a
+//! loaded machine they drift thousands of requests apart, which reorders the
+//! trace and costs every policy hit ratio for reasons that have nothing to
+//! do with concurrency; `--lockstep K` (which implies `--round-robin`) makes
+//! the dealt threads meet at a barrier every K requests each.
 //! `--json` prints one object per line:
 //! `{"policy","capacity","requests","hits","hit_ratio"}`.
 //!
@@ -290,12 +291,12 @@ struct Args {
     policies: Vec<String>,
     threads: usize,
     lockstep: usize,
-    cursor: bool,
+    round_robin: bool,
     json: bool,
 }
 
 const USAGE: &str = "usage: cache-trace --trace FILE --format arc|lirs --capacity N[,N...] \
-                     [--policy brisk,moka,quick_cache,lru] [--threads N [--lockstep K | --cursor]] [--json]\n   \
+                     [--policy brisk,moka,quick_cache,lru] [--threads N [--round-robin] [--lockstep K]] [--json]\n   \
                      or: cache-trace --memory N [--policy brisk,moka,quick_cache,lru]";
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -305,7 +306,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut policies = vec!["brisk".into(), "moka".into(), "quick_cache".into(), "lru".into()];
     let mut threads = 1;
     let mut lockstep = 0;
-    let mut cursor = false;
+    let mut round_robin = false;
     let mut json = false;
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
@@ -327,14 +328,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--policy" => policies = value()?.split(',').map(|p| p.trim().to_owned()).collect(),
             "--threads" => threads = value()?.parse().map_err(|e| format!("threads: {e}"))?,
             "--lockstep" => lockstep = value()?.parse().map_err(|e| format!("lockstep: {e}"))?,
-            "--cursor" => cursor = true,
+            "--round-robin" => round_robin = true,
             "--json" => json = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
-    }
-    if cursor && lockstep > 0 {
-        return Err(format!("--cursor and --lockstep exclude each other\n{USAGE}"));
     }
     Ok(Args {
         trace: trace.ok_or_else(|| format!("--trace is required\n{USAGE}"))?,
@@ -347,7 +345,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
         policies,
         threads: threads.max(1),
         lockstep,
-        cursor,
+        round_robin: round_robin || lockstep > 0,
         json,
     })
 }
@@ -378,12 +376,14 @@ fn run() -> Result<(), String> {
             args.trace,
             keys.len(),
             args.threads,
-            if args.lockstep > 0 {
-                format!(", in step every {} requests", args.lockstep)
-            } else if args.cursor && args.threads > 1 {
-                ", taking requests from one shared cursor".to_owned()
-            } else {
+            if args.threads == 1 {
                 String::new()
+            } else if args.lockstep > 0 {
+                format!(", dealt round-robin, in step every {} requests", args.lockstep)
+            } else if args.round_robin {
+                ", dealt round-robin, free-running".to_owned()
+            } else {
+                ", taking requests in order from one shared cursor".to_owned()
             }
         );
         println!(
@@ -394,10 +394,10 @@ fn run() -> Result<(), String> {
     for &capacity in &args.capacities {
         for policy in &args.policies {
             let cache = make(policy, capacity)?;
-            let hits = if args.cursor {
-                replay_cursor(cache.as_ref(), &keys, args.threads)
-            } else {
+            let hits = if args.round_robin {
                 replay(cache.as_ref(), &keys, args.threads, args.lockstep)
+            } else {
+                replay_cursor(cache.as_ref(), &keys, args.threads)
             };
             #[allow(clippy::cast_precision_loss)]
             let ratio = if keys.is_empty() {
@@ -521,9 +521,10 @@ mod tests {
         assert_eq!(args.format, Format::Lirs);
         assert_eq!(args.threads, 2);
         assert_eq!(args.lockstep, 100);
+        assert!(args.round_robin, "--lockstep deals round-robin");
         assert!(args.json);
         assert!(parse_args(["--format", "arc"].into_iter().map(String::from)).is_err());
-        let both = [
+        let base = [
             "--trace",
             "t",
             "--format",
@@ -532,11 +533,10 @@ mod tests {
             "1",
             "--threads",
             "2",
-        ]
-        .into_iter()
-        .chain(["--cursor", "--lockstep", "5"]);
-        assert!(parse_args(both.map(String::from)).is_err());
-        let cursor = ["--trace", "t", "--format", "arc", "--capacity", "1", "--cursor"];
-        assert!(parse_args(cursor.into_iter().map(String::from)).unwrap().cursor);
+        ];
+        let cursor = parse_args(base.into_iter().map(String::from)).unwrap();
+        assert!(!cursor.round_robin, "the shared cursor is the default");
+        let dealt = base.into_iter().chain(["--round-robin"]).map(String::from);
+        assert!(parse_args(dealt).unwrap().round_robin);
     }
 }
