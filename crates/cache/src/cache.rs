@@ -1284,10 +1284,16 @@ where
     {
         let hash = self.hash(ns, key);
         let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
-        let Some(i) = shard.find(hash, |s| s.ns == ns && s.key.borrow() == key) else {
+        let Some((i, slot)) = shard.table.find_map(hash, |i| {
+            let i = i as usize;
+            shard
+                .slots
+                .get(i)
+                .filter(|s| s.ns == ns && s.key.borrow() == key)
+                .map(|s| (i, s))
+        }) else {
             return Lookup::Miss;
         };
-        let slot = &shard.slots[i];
         // The common case, kept small so a hit needs few registers: no
         // entry of this shard has a deadline and the namespace was not
         // invalidated since the entry was written.

@@ -92,6 +92,28 @@ impl Table {
             .map(|pos| index_of(self.buckets[pos]))
     }
 
+    /// The first `Some` that `f` makes of an index stored under `hash`.
+    #[inline]
+    pub(crate) fn find_map<T>(&self, hash: u64, mut f: impl FnMut(u32) -> Option<T>) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let want = tag(hash);
+        let mut pos = self.home(want);
+        loop {
+            let b = self.buckets[pos];
+            if b == 0 {
+                return None;
+            }
+            if tag(b) == want
+                && let Some(found) = f(index_of(b))
+            {
+                return Some(found);
+            }
+            pos = self.next(pos);
+        }
+    }
+
     /// The bucket holding an index under `hash` that `eq` accepts.
     #[inline]
     fn position(&self, hash: u64, eq: &mut impl FnMut(u32) -> bool) -> Option<usize> {
