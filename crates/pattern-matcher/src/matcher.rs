@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::dictionary::Dictionary;
 use crate::error::{BuildError, DictionaryError, TextError};
 use crate::scan::{Automaton, Compiled, Hit, ScanBuffers, Target, TermCache};
-use crate::score::{Placer, Relevance, ScoreOptions, score};
+use crate::score::{Placer, Relevance, ScoreOptions, score, score_inline};
 use crate::structure::{Structure, analyze_streaming, analyze_structure};
 use crate::token::{starts_with_ignore_case, tokens};
 
@@ -367,7 +367,9 @@ impl Matcher {
     pub fn score(&self, text: &str) -> Relevance {
         let snap = self.current.load();
         let mut scratch = take_scratch();
-        let r = self.score_in(&snap, text, &mut scratch);
+        // Filled in place: no result is built elsewhere and copied.
+        let mut r = Relevance::empty();
+        self.score_in(&snap, text, &mut scratch, &mut r);
         put_back_scratch(scratch);
         self.count(&r);
         r
@@ -476,6 +478,9 @@ impl Matcher {
         }
     }
 
+    // Inlined so that the result is built in the caller's place, not
+    // copied out (an `Analysis` is about 500 bytes, a `Relevance` 170).
+    #[inline(always)]
     fn analyze_in(&self, snap: &Snapshot, text: &str) -> Analysis {
         let key = snap.memo.as_ref().map(|memo| (memo, ContentHash::of(text)));
         if let Some((memo, key)) = &key
@@ -493,12 +498,16 @@ impl Matcher {
         let stopped = self.scan(&snap.compiled, text, &mut scratch.hits, &mut scratch.bufs);
         // One pass over the tokens gives the structure and places the hits.
         let mut placer = Placer::new(&scratch.hits, &mut scratch.hit_tokens);
-        let structure = analyze_streaming(text, |i, t| placer.token(i, t));
-        placer.finish(structure.tokens);
-        let relevance = if scratch.hits.is_empty() {
-            Relevance::empty()
-        } else {
-            score(
+        // Filled in place: no 500-byte result is built elsewhere and copied.
+        let mut out = Analysis {
+            relevance: Relevance::empty(),
+            structure: Structure::empty(),
+        };
+        analyze_streaming(text, &mut out.structure, |i, t| placer.token(i, t));
+        placer.finish(out.structure.tokens);
+        if !scratch.hits.is_empty() {
+            score_inline(
+                &mut out.relevance,
                 &snap.compiled,
                 &self.config.score,
                 &scratch.hits,
@@ -506,29 +515,31 @@ impl Matcher {
                 scratch.bufs.scanned(text),
                 &mut scratch.terms,
                 stopped,
-            )
-        };
+            );
+        }
         put_back_scratch(scratch);
         if let Some((memo, key)) = key {
-            memo.put(key, &relevance);
+            memo.put(key, &out.relevance);
         }
-        Analysis { relevance, structure }
+        out
     }
 
-    /// Scores `text`, from the memo table if it is there.
-    fn score_in(&self, snap: &Snapshot, text: &str, scratch: &mut Scratch) -> Relevance {
+    /// Scores `text` into `out`, from the memo table if it is there.
+    // Inlined into `score`: the hot path is one function.
+    #[inline(always)]
+    fn score_in(&self, snap: &Snapshot, text: &str, scratch: &mut Scratch, out: &mut Relevance) {
         let key = snap.memo.as_ref().map(|memo| (memo, ContentHash::of(text)));
         if let Some((memo, key)) = &key
             && let Some(r) = memo.get(*key)
         {
             self.counters.memo_hits.fetch_add(1, Ordering::Relaxed);
-            return r;
+            *out = r;
+            return;
         }
-        let r = self.compute(&snap.compiled, text, scratch);
+        self.compute(&snap.compiled, text, scratch, out);
         if let Some((memo, key)) = key {
-            memo.put(key, &r);
+            memo.put(key, out);
         }
-        r
     }
 
     /// Every hit of `text` into `hits`; whether early termination stopped
@@ -543,10 +554,13 @@ impl Matcher {
         }
     }
 
-    fn compute(&self, compiled: &Compiled, text: &str, scratch: &mut Scratch) -> Relevance {
+    // Inlined into `score`: the hot path is one function.
+    #[inline(always)]
+    /// Scores `text` into `out` (as [`Relevance::empty`] left it).
+    fn compute(&self, compiled: &Compiled, text: &str, scratch: &mut Scratch, out: &mut Relevance) {
         let stopped = self.scan(compiled, text, &mut scratch.hits, &mut scratch.bufs);
         if scratch.hits.is_empty() {
-            return Relevance::empty();
+            return;
         }
         // Token positions are only needed up to the last hit: stop the
         // tokenizer there (the tokens before are the same either way).
@@ -561,6 +575,7 @@ impl Matcher {
         }
         placer.finish(count);
         score(
+            out,
             compiled,
             &self.config.score,
             &scratch.hits,
@@ -568,7 +583,7 @@ impl Matcher {
             scratch.bufs.scanned(text),
             &mut scratch.terms,
             stopped,
-        )
+        );
     }
 }
 

@@ -464,7 +464,7 @@ impl Compiled {
         text: &str,
         hits: &mut Vec<Hit>,
         bufs: &mut ScanBuffers,
-        stop: &mut dyn FnMut(&str, &[Hit]) -> bool,
+        stop: &mut impl FnMut(&str, &[Hit]) -> bool,
     ) -> bool {
         let mut stopped = false;
         bufs.used_folded = false;
@@ -514,7 +514,7 @@ impl Compiled {
         aut: &A,
         hay: &str,
         hits: &mut Vec<Hit>,
-        stop: &mut dyn FnMut(&str, &[Hit]) -> bool,
+        stop: &mut impl FnMut(&str, &[Hit]) -> bool,
     ) -> bool {
         let bytes = hay.as_bytes();
         let mut pos = 0;
@@ -630,7 +630,7 @@ static ASCII_LOWER: [u8; 256] = {
 /// state is neither special nor a match (`Compiled::new` checks it), and
 /// the only special states are the dead state and match states: this is
 /// aho-corasick's own search loop for that case.
-#[inline]
+#[inline(always)]
 fn find<A: aho_corasick::automaton::Automaton>(
     aut: &A,
     bytes: &[u8],

@@ -214,7 +214,12 @@ fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(IN_URL - 1)
 }
 
+/// [`score_inline`] into `out`, not inlined (for `Matcher::score`, where
+/// inlining it measured slower).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)] // the scoring inputs, all needed
 pub(crate) fn score(
+    out: &mut Relevance,
     compiled: &Compiled,
     opts: &ScoreOptions,
     hits: &[Hit],
@@ -222,9 +227,35 @@ pub(crate) fn score(
     scanned: &[u8],
     terms: &mut TermCache,
     stopped_early: bool,
-) -> Relevance {
+) {
+    score_inline(
+        out,
+        compiled,
+        opts,
+        hits,
+        hit_tokens,
+        scanned,
+        terms,
+        stopped_early,
+    );
+}
+
+/// The relevance of a text from its hits and their tokens, into `out`
+/// (as [`Relevance::empty`] left it): filled in place, so that no result
+/// is built elsewhere and copied. Always inlined into `Matcher::analyze`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // the scoring inputs, all needed
+pub(crate) fn score_inline(
+    r: &mut Relevance,
+    compiled: &Compiled,
+    opts: &ScoreOptions,
+    hits: &[Hit],
+    hit_tokens: &[u32],
+    scanned: &[u8],
+    terms: &mut TermCache,
+    stopped_early: bool,
+) {
     debug_assert_eq!(hits.len(), hit_tokens.len());
-    let mut r = Relevance::empty();
     r.stopped_early = stopped_early;
     // Size every list once: no list grows while it is filled.
     let mut counts = [0usize; 5];
@@ -292,9 +323,11 @@ pub(crate) fn score(
         }
     }
     // At most: one per entity, three per keyword (weight, proximity,
-    // negation), one per context term and exclusion, a clamp and a veto.
+    // negation), one per context term and exclusion, a clamp and a veto;
+    // none (and no allocation) when only negation words matched.
+    let terms_found = counts[0] + 3 * counts[1] + counts[2] + counts[3];
     let mut sig = Signals {
-        list: Vec::with_capacity(counts[0] + 3 * counts[1] + counts[2] + counts[3] + 2),
+        list: Vec::with_capacity(if terms_found == 0 { 0 } else { terms_found + 2 }),
         total: 0.0,
     };
 
@@ -382,7 +415,6 @@ pub(crate) fn score(
     r.signals = sig.list;
     r.score = score;
     r.relevant = !r.vetoed && score >= opts.threshold;
-    r
 }
 
 struct Signals {

@@ -163,35 +163,51 @@ impl Structure {
 /// ```
 #[must_use]
 pub fn analyze_structure(text: &str) -> Structure {
-    analyze_streaming(text, |_, _| {})
+    let mut s = Structure::empty();
+    analyze_streaming(text, &mut s, |_, _| {});
+    s
 }
 
-/// The structure of `text` in one pass over its tokens, as [`tokens`]
-/// yields them (no token list is built); `on_token(index, token)` sees
-/// every token, so the scorer can place its hits in the same pass.
-pub(crate) fn analyze_streaming(text: &str, mut on_token: impl FnMut(usize, Token)) -> Structure {
-    let chars = char_count(text);
-    let lines = lines(text, chars);
-    let mut s = Structure {
-        bytes: text.len(),
-        chars,
-        words: 0,
-        tokens: 0,
-        hashtags: Vec::new(),
-        mentions: Vec::new(),
-        cashtags: Vec::new(),
-        urls: Vec::new(),
-        emoji: Vec::new(),
-        numbers: Vec::new(),
-        percentages: Vec::new(),
-        question_marks: 0,
-        exclamation_marks: 0,
-        thread: None,
-        hook: HookKind::Other,
-        casing: Casing::None,
-        uppercase_ratio: 0.0,
-        lines,
-    };
+impl Structure {
+    /// Nothing found yet (no list allocates).
+    pub(crate) fn empty() -> Self {
+        Self {
+            bytes: 0,
+            chars: 0,
+            words: 0,
+            tokens: 0,
+            hashtags: Vec::new(),
+            mentions: Vec::new(),
+            cashtags: Vec::new(),
+            urls: Vec::new(),
+            emoji: Vec::new(),
+            numbers: Vec::new(),
+            percentages: Vec::new(),
+            question_marks: 0,
+            exclamation_marks: 0,
+            thread: None,
+            hook: HookKind::Other,
+            casing: Casing::None,
+            uppercase_ratio: 0.0,
+            lines: Lines::default(),
+        }
+    }
+}
+
+/// The structure of `text` into `s` (as [`Structure::empty`] left it),
+/// in one pass over its tokens, as [`tokens`] yields them (no token list
+/// is built); `on_token(index, token)` sees every token, so the scorer can
+/// place its hits in the same pass.
+// Filled in place and always inlined: the caller's result (a `Structure`
+// is about 330 bytes) is not built elsewhere and copied.
+#[inline(always)]
+pub(crate) fn analyze_streaming(text: &str, s: &mut Structure, mut on_token: impl FnMut(usize, Token)) {
+    let scan = ByteScan::of(text.as_bytes());
+    let chars = scan.chars;
+    let lines = lines(text, chars, scan.newline);
+    s.bytes = text.len();
+    s.chars = chars;
+    s.lines = lines;
     let bytes = text.as_bytes();
     let mut casing = CasingCounter::default();
     // The kind of the first token of the first non-blank line, for the hook.
@@ -265,8 +281,128 @@ pub(crate) fn analyze_streaming(text: &str, mut on_token: impl FnMut(usize, Toke
     }
     s.tokens = i;
     (s.casing, s.uppercase_ratio) = casing.finish();
-    s.hook = hook(text, s.lines.first, first_kind);
-    s
+    // Without a newline the first line is the trimmed text: it holds a `?`
+    // if the text does.
+    let question = (!scan.newline).then_some(scan.question);
+    s.hook = hook(text, s.lines.first, first_kind, question);
+}
+
+/// What one pass over a text's bytes tells: its chars, and whether it holds
+/// a newline or a `?`.
+struct ByteScan {
+    chars: usize,
+    newline: bool,
+    question: bool,
+}
+
+impl ByteScan {
+    /// By blocks of 16 bytes, each byte in its own lane and no early
+    /// exit, which the compiler turns into vector compares and adds: for
+    /// tweet-sized texts cheaper than `chars().count()` and two `memchr`s.
+    /// A last partial block is read as the text's last 16 bytes, counting
+    /// chars only in the lanes not read before.
+    fn of(bytes: &[u8]) -> Self {
+        let mut lanes = Lanes::default();
+        let mut chars = 0;
+        let mut blocks = bytes.chunks_exact(16);
+        let mut in_lanes = 0;
+        for block in blocks.by_ref() {
+            lanes.add(block.try_into().unwrap_or(&[b' '; 16]));
+            in_lanes += 1;
+            // A lane counts at most 255 blocks.
+            if in_lanes == 255 {
+                chars += lanes.take_starts();
+                in_lanes = 0;
+            }
+        }
+        let rest = blocks.remainder().len();
+        if rest > 0 && bytes.len() >= 16 {
+            // The last 16 bytes, counting chars only in the lanes of the
+            // `rest` bytes not counted yet.
+            let last = &bytes[bytes.len() - 16..];
+            let mask = &TAIL_MASK[rest..rest + 16];
+            lanes.add_masked(
+                last.try_into().unwrap_or(&[b' '; 16]),
+                mask.try_into().unwrap_or(&[0; 16]),
+            );
+        } else if bytes.len() < 16 {
+            lanes.add_short(bytes);
+        }
+        chars += lanes.take_starts();
+        Self {
+            chars,
+            newline: u128::from_ne_bytes(lanes.newline) != 0,
+            question: u128::from_ne_bytes(lanes.question) != 0,
+        }
+    }
+}
+
+/// 16 zeros then 16 ones: `TAIL_MASK[n..n + 16]` has ones in its last
+/// `n` lanes.
+const TAIL_MASK: [u8; 32] = {
+    let mut t = [0u8; 32];
+    let mut i = 16;
+    while i < 32 {
+        t[i] = 1;
+        i += 1;
+    }
+    t
+};
+
+/// [`ByteScan`]'s per-lane counters.
+#[derive(Default)]
+struct Lanes {
+    /// Chars starting in the lane: bytes that are not continuation bytes
+    /// (`0b10xx_xxxx`).
+    starts: [u8; 16],
+    newline: [u8; 16],
+    question: [u8; 16],
+}
+
+impl Lanes {
+    #[inline(always)]
+    fn add(&mut self, block: &[u8; 16]) {
+        for (i, &b) in block.iter().enumerate() {
+            self.starts[i] += u8::from((b as i8) >= -0x40);
+            self.newline[i] |= u8::from(b == b'\n');
+            self.question[i] |= u8::from(b == b'?');
+        }
+    }
+
+    /// [`Lanes::add`], counting chars only in the lanes where `mask` is 1.
+    #[inline(always)]
+    fn add_masked(&mut self, block: &[u8; 16], mask: &[u8; 16]) {
+        for (i, &b) in block.iter().enumerate() {
+            self.starts[i] += u8::from((b as i8) >= -0x40) & mask[i];
+            self.newline[i] |= u8::from(b == b'\n');
+            self.question[i] |= u8::from(b == b'?');
+        }
+    }
+
+    /// A text shorter than a block, byte by byte.
+    fn add_short(&mut self, bytes: &[u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            let lane = i % 16;
+            self.starts[lane] += u8::from((b as i8) >= -0x40);
+            self.newline[lane] |= u8::from(b == b'\n');
+            self.question[lane] |= u8::from(b == b'?');
+        }
+    }
+
+    /// The sum of the `starts` lanes, which it clears: in two `u64`s,
+    /// adding neighbouring lanes into 16-bit lanes (at most 510 each), then
+    /// those by a multiplication.
+    fn take_starts(&mut self) -> usize {
+        const PAIRS: u64 = 0x00FF_00FF_00FF_00FF;
+        let all = u128::from_ne_bytes(self.starts);
+        self.starts = [0; 16];
+        #[allow(clippy::cast_possible_truncation)] // the two halves
+        let (a, b) = (all as u64, (all >> 64) as u64);
+        let pairs = (a & PAIRS) + ((a >> 8) & PAIRS) + (b & PAIRS) + ((b >> 8) & PAIRS);
+        #[allow(clippy::cast_possible_truncation)] // at most 16 * 255
+        let sum = (pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48) as usize;
+        sum
+    }
 }
 
 fn char_count(text: &str) -> usize {
@@ -285,9 +421,9 @@ fn contains_byte(bytes: &[u8], needle: u8) -> bool {
     found || blocks.remainder().contains(&needle)
 }
 
-fn lines(text: &str, chars: usize) -> Lines {
+fn lines(text: &str, chars: usize, newline: bool) -> Lines {
     let mut out = Lines::default();
-    if !contains_byte(text.as_bytes(), b'\n') {
+    if !newline {
         // The common case: one line, already counted.
         let trimmed = text.trim();
         let lead = text.len() - text.trim_start().len();
@@ -453,7 +589,9 @@ const CLAIM_OPENERS: &[&str] = &[
     "the biggest",
 ];
 
-fn hook(text: &str, first: Span, first_kind: Option<TokenKind>) -> HookKind {
+/// The hook of the first line, `first`; `question` says whether it holds a
+/// `?` when the caller knows.
+fn hook(text: &str, first: Span, first_kind: Option<TokenKind>, question: Option<bool>) -> HookKind {
     if first.is_empty() {
         return HookKind::Other;
     }
@@ -461,31 +599,53 @@ fn hook(text: &str, first: Span, first_kind: Option<TokenKind>) -> HookKind {
     if line.starts_with(['"', '\'', '“', '‘', '«', '„', '>']) {
         return HookKind::Quote;
     }
-    if contains_byte(line.as_bytes(), b'?') {
+    if question.unwrap_or_else(|| contains_byte(line.as_bytes(), b'?')) {
         return HookKind::Question;
     }
     let numbered = matches!(first_kind, Some(TokenKind::Number | TokenKind::Percent));
     if numbered || line.starts_with(['-', '•', '*', '–']) {
         return HookKind::NumberOrList;
     }
+    // Cheapest test first; each is a pure function of the line.
     let shouted =
-        !line.chars().any(char::is_lowercase) && line.chars().filter(|c| c.is_alphabetic()).count() >= 4;
-    // Every opener starts with an ASCII letter: compare only those that
-    // share the line's first letter.
-    let first = line.as_bytes()[0].to_ascii_lowercase();
-    let claim = CLAIM_OPENERS.iter().any(|w| {
-        w.as_bytes()[0] == first
-            && starts_with_ignore_case(line.as_bytes(), w.as_bytes())
-            && line[w.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphanumeric())
-    });
-    if line.trim_end().ends_with('!') || shouted || claim {
+        || !line.chars().any(char::is_lowercase) && line.chars().filter(|c| c.is_alphabetic()).count() >= 4;
+    if line.trim_end().ends_with('!') || shouted() || claim(line) {
         return HookKind::BoldClaim;
     }
     HookKind::Other
 }
+
+/// Whether `line` opens with a claim word. Every opener starts with an
+/// ASCII letter: only those that share the line's first letter (a table
+/// lookup) are compared.
+fn claim(line: &str) -> bool {
+    let mut candidates = OPENERS_BY_FIRST[usize::from(line.as_bytes()[0].to_ascii_lowercase())];
+    while candidates != 0 {
+        let w = CLAIM_OPENERS[candidates.trailing_zeros() as usize];
+        candidates &= candidates - 1;
+        if starts_with_ignore_case(line.as_bytes(), w.as_bytes())
+            && line[w.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric())
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// For each (lowercase) first byte, the [`CLAIM_OPENERS`] that start with
+/// it, as bits.
+const OPENERS_BY_FIRST: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < CLAIM_OPENERS.len() {
+        t[CLAIM_OPENERS[i].as_bytes()[0] as usize] |= 1 << i;
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
@@ -521,6 +681,35 @@ mod tests {
         assert_eq!(analyze_structure("Sentence case here.").casing, Casing::Sentence);
         assert_eq!(analyze_structure("miXed CaSe").casing, Casing::Mixed);
         assert_eq!(analyze_structure("123 !!").casing, Casing::None);
+    }
+
+    proptest::proptest! {
+        /// The blockwise byte scan agrees with `chars().count()` and
+        /// `contains`, at every length (blocks, tails, short texts).
+        #[test]
+        fn byte_scan_matches_std(text in "[a ?\n\té東🧵]{0,80}") {
+            let scan = ByteScan::of(text.as_bytes());
+            proptest::prop_assert_eq!(scan.chars, text.chars().count());
+            proptest::prop_assert_eq!(scan.newline, text.contains('\n'));
+            proptest::prop_assert_eq!(scan.question, text.contains('?'));
+        }
+    }
+
+    #[test]
+    fn byte_scan_of_long_texts() {
+        // Past 255 blocks a lane's count is flushed before it overflows.
+        for text in [
+            "é".repeat(9000) + "?",
+            "a\n".repeat(5001),
+            "東".repeat(3000) + "x",
+        ] {
+            let scan = ByteScan::of(text.as_bytes());
+            assert_eq!(scan.chars, text.chars().count());
+            assert_eq!(
+                (scan.newline, scan.question),
+                (text.contains('\n'), text.contains('?'))
+            );
+        }
     }
 
     #[test]

@@ -196,18 +196,33 @@ impl Tokens<'_> {
     fn advance<const COUNT: bool>(&mut self) -> Option<(Token, u32)> {
         let bytes = self.text.as_bytes();
         let mut start = self.pos;
-        // ASCII whitespace inline; anything non-ASCII takes the general path.
-        while start < bytes.len() && CLASS[bytes[start] as usize] & SPACE != 0 {
+        // ASCII whitespace inline, and the class of the first other byte.
+        let class = loop {
+            let Some(&b) = bytes.get(start) else {
+                self.pos = start;
+                return None;
+            };
+            let class = CLASS[b as usize];
+            if class & SPACE == 0 {
+                break class;
+            }
             start += 1;
-        }
-        if start < bytes.len() && bytes[start] >= 0x80 {
-            start = skip_whitespace(self.text, start);
-        }
-        if start >= bytes.len() {
-            self.pos = start;
-            return None;
-        }
-        let (kind, end, counts) = scan_token::<COUNT>(self.text, start);
+        };
+        // The common case first: a word of ASCII letters that is not a URL.
+        let (kind, end, counts) = if class & WORD_START != 0 {
+            let (end, counts) = word_end_counted::<COUNT>(self.text, start);
+            (TokenKind::Word, end, counts)
+        } else {
+            // Anything non-ASCII may be whitespace still.
+            if class & HIGH != 0 {
+                start = skip_whitespace(self.text, start);
+                if start >= bytes.len() {
+                    self.pos = start;
+                    return None;
+                }
+            }
+            scan_token::<COUNT>(self.text, start)
+        };
         debug_assert!(end > start && self.text.is_char_boundary(end));
         self.pos = end;
         Some((
@@ -259,7 +274,7 @@ fn scan_token<const COUNT: bool>(text: &str, start: usize) -> (TokenKind, usize,
     let bytes = text.as_bytes();
     let b = bytes[start];
     // The common case first: a word of ASCII letters that is not a URL.
-    if (b.is_ascii_alphabetic() && !matches!(b, b'h' | b'H' | b'w' | b'W')) || b == b'_' {
+    if CLASS[b as usize] & WORD_START != 0 {
         let (end, counts) = word_end_counted::<COUNT>(text, start);
         return (TokenKind::Word, end, counts);
     }
@@ -364,15 +379,25 @@ pub(crate) const UPPER: u8 = 2;
 pub(crate) const LOWER: u8 = 4;
 /// ASCII whitespace (as `u8::is_ascii_whitespace`).
 pub(crate) const SPACE: u8 = 8;
+/// A byte that starts a plain word: an ASCII letter but `h`, `H`, `w`, `W`
+/// (which may start a URL), or `_`.
+const WORD_START: u8 = 16;
+/// A non-ASCII byte.
+const HIGH: u8 = 32;
 
 /// The class bits of every byte: `WORD` for the ASCII bytes that continue a
 /// word (letters, digits, `_`), `UPPER`/`LOWER` for ASCII letters, `SPACE`
-/// for ASCII whitespace; 0 for everything else, non-ASCII bytes included.
+/// for ASCII whitespace, `WORD_START` for the bytes that start a plain word,
+/// `HIGH` for non-ASCII bytes; 0 for everything else.
 pub(crate) const CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
+    let mut t = [HIGH; 256];
     let mut i = 0;
     while i < 128 {
+        t[i] = 0;
         let b = i as u8;
+        if (b.is_ascii_alphabetic() && !matches!(b, b'h' | b'H' | b'w' | b'W')) || b == b'_' {
+            t[i] |= WORD_START;
+        }
         if b.is_ascii_alphanumeric() || b == b'_' {
             t[i] |= WORD;
         }
@@ -399,28 +424,130 @@ pub(crate) fn is_ascii_word_byte(b: u8) -> bool {
 /// The end of the run of ASCII word bytes starting at `pos`.
 #[inline]
 pub(crate) fn ascii_word_run(bytes: &[u8], pos: usize) -> usize {
-    let rest = &bytes[pos..];
-    pos + rest
+    let mut at = pos;
+    while let Some(word) = eight_at(bytes, at) {
+        let ends = !word_lanes(word).0 & HIGHS;
+        if ends != 0 {
+            return at + (ends.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let rest = &bytes[at..];
+    at + rest
         .iter()
         .position(|&b| CLASS[b as usize] & WORD == 0)
         .unwrap_or(rest.len())
 }
 
+// Word runs eight bytes at a time (SWAR): a word's end is found without a
+// branch per byte, whose outcome (the word's length) a CPU cannot predict.
+// Each byte is a lane of a little-endian `u64`; a lane's high bit is its
+// flag.
+
+/// 0x01 in every lane.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// 0x80 in every lane.
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes at `pos` as lanes. Near the end the last eight bytes
+/// are read, shifted so that `pos` is lane 0, and the lanes past the end
+/// are zero (not a word byte, so a run stops there). `None` if `bytes` is
+/// shorter than eight or `pos` is at its end.
+#[inline(always)]
+fn eight_at(bytes: &[u8], pos: usize) -> Option<u64> {
+    if let Some(eight) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<8>) {
+        return Some(u64::from_le_bytes(*eight));
+    }
+    let len = bytes.len();
+    if pos >= len {
+        return None;
+    }
+    let last = bytes.last_chunk::<8>()?;
+    Some(u64::from_le_bytes(*last) >> (8 * (pos + 8 - len)))
+}
+
+/// The ASCII word bytes of `w` (letters, digits, `_`), and its ASCII
+/// letters, as lanes (high bits).
+#[inline(always)]
+fn word_lanes(w: u64) -> (u64, u64) {
+    // Below 0x80 in every lane, adding at most 0x7F carries into no
+    // other lane: `v + (0x80 - c)` has its high bit set where `v >= c`.
+    let v = w & !HIGHS;
+    // Setting 0x20 lowercases the letters and maps no other byte onto one.
+    let folded = v | (ONES * 0x20);
+    let letters = (folded + ONES * (0x80 - 0x61)) & !(folded + ONES * (0x80 - 0x7B));
+    let digits = (v + ONES * (0x80 - 0x30)) & !(v + ONES * (0x80 - 0x3A));
+    let x = v ^ (ONES * u64::from(b'_'));
+    let not_underscores = (x + ONES * 0x7F) | x;
+    let ascii = !w & HIGHS;
+    let letters = ascii & letters;
+    (letters | (ascii & (digits | !not_underscores)), letters)
+}
+
+/// [`ascii_word_run`] from `pos`, with the packed letter counts of the run
+/// (see [`Tokens::next_counted`]; they wrap beyond 16 bits).
+#[inline(always)]
+fn ascii_word_run_counted(bytes: &[u8], pos: usize) -> (usize, u32) {
+    let mut at = pos;
+    let mut counts = 0u32;
+    while let Some(word) = eight_at(bytes, at) {
+        let (words, letters) = word_lanes(word);
+        let ends = !words & HIGHS;
+        // The run's lanes in this word: those before the first end.
+        let run = if ends == 0 {
+            HIGHS
+        } else {
+            HIGHS & ((ends & ends.wrapping_neg()) - 1)
+        };
+        // A letter is lowercase if it has 0x20 (moved up to the high bit).
+        let letters = letters & run;
+        let lower = letters & (word << 2);
+        let upper = letters & !lower;
+        // Uppercase lanes count 1, lowercase ones 16: at most 8 * 16 in the
+        // top lane of the product.
+        #[allow(clippy::cast_possible_truncation)] // the top lane
+        let sum = (((upper >> 7) | (lower >> 3)).wrapping_mul(ONES) >> 56) as u32;
+        counts = counts.wrapping_add((sum & 0xF) | ((sum >> 4) << 16));
+        if ends != 0 {
+            return (at + (ends.trailing_zeros() / 8) as usize, counts);
+        }
+        at += 8;
+    }
+    // A text shorter than eight bytes.
+    let mut end = at;
+    for &b in &bytes[at..] {
+        let count = LETTER_COUNT[b as usize];
+        if count == NOT_WORD {
+            break;
+        }
+        counts = counts.wrapping_add(count);
+        end += 1;
+    }
+    (end, counts)
+}
+
 /// Per byte, its ASCII letter count as [`Tokens::next_counted`] packs it:
-/// 1 for an uppercase letter, `1 << 16` for a lowercase one.
+/// 1 for an uppercase letter, `1 << 16` for a lowercase one, 0 for a digit
+/// or `_`, and [`NOT_WORD`] for every byte that does not continue a word.
 const LETTER_COUNT: [u32; 256] = {
-    let mut t = [0u32; 256];
+    let mut t = [NOT_WORD; 256];
     let mut i = 0;
     while i < 128 {
-        if (i as u8).is_ascii_uppercase() {
+        let b = i as u8;
+        if b.is_ascii_uppercase() {
             t[i] = 1;
-        } else if (i as u8).is_ascii_lowercase() {
+        } else if b.is_ascii_lowercase() {
             t[i] = 1 << 16;
+        } else if b.is_ascii_digit() || b == b'_' {
+            t[i] = 0;
         }
         i += 1;
     }
     t
 };
+
+/// [`LETTER_COUNT`] of a byte that does not continue a word.
+const NOT_WORD: u32 = u32::MAX;
 
 /// [`word_end`], and with `COUNT` the packed letter counts when the word
 /// is a plain run of ASCII word bytes (else [`NOT_COUNTED`]).
@@ -430,15 +557,7 @@ fn word_end_counted<const COUNT: bool>(text: &str, start: usize) -> (usize, u32)
         return (word_end(text, start), NOT_COUNTED);
     }
     let bytes = text.as_bytes();
-    let mut end = start;
-    let mut counts = 0u32;
-    while let Some(&b) = bytes.get(end) {
-        if CLASS[b as usize] & WORD == 0 {
-            break;
-        }
-        counts = counts.wrapping_add(LETTER_COUNT[b as usize]);
-        end += 1;
-    }
+    let (end, counts) = ascii_word_run_counted(bytes, start);
     let len = end - start;
     // Each count has 16 bits: longer words are counted by the caller.
     let fits = len < 0xFFFF;
@@ -691,6 +810,30 @@ mod tests {
                 (Word, "x")
             ]
         );
+    }
+
+    proptest::proptest! {
+        /// The eight-bytes-at-a-time word runs agree with a byte-by-byte
+        /// walk, letter counts included, from every start.
+        #[test]
+        fn word_runs_match_a_byte_walk(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"aZ09_ -'.\x00\x7f\x80\xc3\xffHw@".to_vec()),
+                0..40,
+            ),
+        ) {
+            for pos in 0..=bytes.len() {
+                let mut end = pos;
+                let (mut upper, mut lower) = (0u32, 0u32);
+                while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+                    upper += u32::from(bytes[end].is_ascii_uppercase());
+                    lower += u32::from(bytes[end].is_ascii_lowercase());
+                    end += 1;
+                }
+                proptest::prop_assert_eq!(ascii_word_run(&bytes, pos), end);
+                proptest::prop_assert_eq!(ascii_word_run_counted(&bytes, pos), (end, upper | (lower << 16)));
+            }
+        }
     }
 
     #[test]
