@@ -69,4 +69,4 @@ pub use scenario::{BreakingPointSearch, HttpRun};
 pub use schedule::{Phase, Schedule};
 pub use suite::{Scale, SuiteLine, SuiteOptions, run_suite, suite_table};
 pub use target::{Target, is_loopback};
-pub use ws::{MAX_CONNECTIONS, WsRun};
+pub use ws::{MAX_CLIENT_PROCESSES, MAX_CONNECTIONS, WsRun, run_ws_client};

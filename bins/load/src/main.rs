@@ -69,6 +69,28 @@ enum Command {
         #[arg(long)]
         source_base: usize,
     },
+    /// A `ws broadcast` client process (run by `ws broadcast --client-processes`, not by hand).
+    #[command(hide = true)]
+    WsClient {
+        /// The hubs' WebSocket URLs, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        target: Vec<String>,
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        /// The first connection's number in the run.
+        #[arg(long)]
+        first: usize,
+        /// Connections this process opens.
+        #[arg(long)]
+        count: usize,
+        /// Connections per source address.
+        #[arg(long)]
+        per_source: usize,
+        /// The first source address's last octet.
+        #[arg(long)]
+        source_base: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,12 +276,15 @@ enum WsMode {
 
 #[derive(Debug, Args)]
 struct WsCommon {
-    /// The hub's WebSocket URL, like `ws://127.0.0.1:9001/ws`.
-    #[arg(long)]
-    target: String,
-    /// Connections (at most 18,000: a process may hold 20,000 open files).
+    /// The hub's WebSocket URL, like `ws://127.0.0.1:9001/ws`; several (repeated or comma-separated) spread the connections over them, and a broadcast publishes to the first.
+    #[arg(long, value_delimiter = ',', required = true)]
+    target: Vec<String>,
+    /// Connections (at most 18,000 per process: a process may hold 20,000 open files).
     #[arg(long, default_value_t = 1000)]
     connections: usize,
+    /// Broadcast only: child processes that open and read the connections, an even share each (0: this process; default: 0 up to 18,000 connections, else one per 15,000).
+    #[arg(long)]
+    client_processes: Option<usize>,
     /// Connections per loopback source address (127.0.0.2, .3, ...).
     #[arg(long, default_value_t = 10_000)]
     per_source: usize,
@@ -368,6 +393,17 @@ async fn run(cli: Cli, stop: StopSignal) -> anyhow::Result<ExitCode> {
             brisk_load::run_suite_client(addr, first, count, per_source, source_base).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::WsClient {
+            target,
+            topic,
+            first,
+            count,
+            per_source,
+            source_base,
+        } => {
+            brisk_load::run_ws_client(&target, &topic, first, count, per_source, source_base).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Http { scenario } => {
             let (report, output) = match &scenario {
                 HttpScenario::Load {
@@ -440,8 +476,24 @@ async fn run(cli: Cli, stop: StopSignal) -> anyhow::Result<ExitCode> {
             let common = match &mode {
                 WsMode::Idle { common, .. } | WsMode::Broadcast { common, .. } => common,
             };
-            let target = Target::parse(&common.target, common.allow_remote)?;
-            let ws = WsRun::new(target)
+            let targets = common
+                .target
+                .iter()
+                .map(|t| Target::parse(t, common.allow_remote))
+                .collect::<Result<Vec<_>, _>>()?;
+            let first = targets.first().cloned().context("--target: give at least one")?;
+            let client_processes = common.client_processes.unwrap_or_else(|| {
+                if matches!(mode, WsMode::Broadcast { .. })
+                    && common.connections > brisk_load::MAX_CONNECTIONS
+                {
+                    common.connections.div_ceil(15_000)
+                } else {
+                    0
+                }
+            });
+            let ws = WsRun::new(first)
+                .targets(targets)
+                .client_processes(client_processes)
                 .connections(common.connections)
                 .per_source(common.per_source)
                 .stats_path(optional_path(&common.stats_path))

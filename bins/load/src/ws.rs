@@ -10,26 +10,44 @@
 // also cheaper per message than a larger one, since tungstenite zero-fills
 // its whole buffer before every read (at 4 KiB that memset was 18% of the
 // client's CPU in a 15,000-subscriber broadcast).
+//
+// Beyond one process (`client_processes`), a broadcast's reading
+// connections are opened by child processes (see ws_clients.rs), and may
+// go to several targets (hubs joined by Redis): connection i goes to
+// target i mod n, the publisher to the first. Each message carries its
+// publish time as wall-clock nanoseconds since the epoch (`t_ns`), so that
+// any process on the machine can compute its delivery latency.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::engine::{histogram, micros};
+use crate::engine::histogram;
+
+mod clients;
+
 use crate::report::{Percentiles, Summary, Verdict, WindowReport, WsReport};
 use crate::{LoadError, Report, Sla, StopSignal, Target};
+pub use clients::run_ws_client;
 
-/// The most connections one run opens (a process may hold 20,000 files).
+/// The most connections one process opens (a process may hold 20,000
+/// files); a broadcast with client processes opens at most this many in
+/// each.
 pub const MAX_CONNECTIONS: usize = 18_000;
+
+/// The most client processes a broadcast starts.
+pub const MAX_CLIENT_PROCESSES: usize = 32;
 
 /// The hub's default inbound limit (20 messages/s) as a spacing: one
 /// publisher connection sends at most once per this.
@@ -54,7 +72,7 @@ type Ws = WebSocketStream<TcpStream>;
 /// ```
 #[derive(Clone, Debug)]
 pub struct WsRun {
-    target: Target,
+    targets: Vec<Target>,
     connections: usize,
     per_source: usize,
     topic: String,
@@ -65,6 +83,8 @@ pub struct WsRun {
     stop: StopSignal,
     slow_readers: usize,
     payload_bytes: usize,
+    client_processes: usize,
+    client_exe: Option<PathBuf>,
 }
 
 /// The receive buffer a slow reader asks for (the kernel doubles it), so
@@ -76,6 +96,9 @@ const CLIENT_READ_BUFFER: usize = 512;
 
 /// How often the server's stats are sampled during a broadcast.
 const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a broadcast waits for the hub to confirm its subscriptions.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 struct Incoming<'a> {
@@ -91,16 +114,56 @@ struct Incoming<'a> {
 #[derive(Deserialize)]
 struct Payload {
     seq: Option<u32>,
-    t_us: Option<u64>,
+    /// The publish time: wall-clock nanoseconds since the Unix epoch.
+    t_ns: Option<u64>,
 }
 
-#[derive(Default)]
-struct ConnResult {
+/// What one reading connection saw (sent from a client process to the
+/// parent as JSON).
+#[derive(Default, Serialize, Deserialize)]
+pub(crate) struct ConnResult {
     /// (seq, latency µs) of every delivery.
-    deliveries: Vec<(u32, u64)>,
-    missed: u64,
+    pub(crate) deliveries: Vec<(u32, u64)>,
+    pub(crate) missed: u64,
     /// Whether the hub confirmed the subscription.
-    subscribed: bool,
+    pub(crate) subscribed: bool,
+}
+
+/// The reading connections of one process, opened and subscribing.
+pub(crate) struct Readers {
+    tasks: Vec<tokio::task::JoinHandle<ConnResult>>,
+    /// How many the hub has confirmed so far.
+    pub(crate) subscribed: Arc<AtomicU64>,
+    /// How many failed to open.
+    pub(crate) failed: u64,
+    /// The first failure's reason.
+    pub(crate) first_error: Option<String>,
+    stop: StopSignal,
+}
+
+impl Readers {
+    /// How many opened.
+    pub(crate) fn opened(&self) -> u64 {
+        self.tasks.len() as u64
+    }
+
+    /// Stops every connection and returns what each saw.
+    pub(crate) async fn finish(self) -> Vec<ConnResult> {
+        self.stop.stop();
+        let mut results = Vec::with_capacity(self.tasks.len());
+        for t in self.tasks {
+            results.push(t.await.unwrap_or_default());
+        }
+        results
+    }
+}
+
+/// Now as wall-clock nanoseconds since the Unix epoch (the same clock in
+/// every process on the machine).
+fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 impl WsRun {
@@ -108,7 +171,7 @@ impl WsRun {
     #[must_use]
     pub fn new(target: Target) -> Self {
         Self {
-            target,
+            targets: vec![target],
             connections: 1_000,
             per_source: 10_000,
             topic: "bench".to_owned(),
@@ -122,7 +185,47 @@ impl WsRun {
             stop: StopSignal::new(),
             slow_readers: 0,
             payload_bytes: 0,
+            client_processes: 0,
+            client_exe: None,
         }
+    }
+
+    /// Several targets instead of the one given to [`WsRun::new`]:
+    /// connection i goes to `targets[i % targets.len()]`, and a broadcast
+    /// publishes to the first (so the others receive through whatever
+    /// joins the hubs, such as Redis fan-out). Server stats are read from
+    /// each. Must not be empty.
+    #[must_use]
+    pub fn targets(mut self, targets: Vec<Target>) -> Self {
+        self.targets = targets;
+        self
+    }
+
+    /// The targets.
+    #[must_use]
+    pub fn target_list(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// For `broadcast`: open the reading connections from this many child
+    /// processes (this executable re-run with the hidden `ws-client`
+    /// subcommand), each with an even share of at most
+    /// [`MAX_CONNECTIONS`], so a run may exceed one process's open-files
+    /// limit. The publisher and any slow readers stay in this process.
+    /// Default 0: every connection in this process.
+    #[must_use]
+    pub fn client_processes(mut self, n: usize) -> Self {
+        self.client_processes = n;
+        self
+    }
+
+    /// The executable the client processes run (it must have the
+    /// `ws-client` subcommand, as `brisk-load` does). Default: this
+    /// process's own executable.
+    #[must_use]
+    pub fn client_exe(mut self, exe: impl Into<PathBuf>) -> Self {
+        self.client_exe = Some(exe.into());
+        self
     }
 
     /// Connections that subscribe, wait for the acknowledgement and then
@@ -198,22 +301,66 @@ impl WsRun {
         self
     }
 
+    /// The connections this process opens itself (the rest are in client
+    /// processes).
+    fn local_connections(&self) -> usize {
+        if self.client_processes == 0 {
+            self.connections
+        } else {
+            0
+        }
+    }
+
     fn validate(&self) -> Result<(), LoadError> {
-        if !(1..=MAX_CONNECTIONS).contains(&self.connections) {
+        if self.targets.is_empty() {
+            return Err(LoadError::setting("--target", "give at least one target"));
+        }
+        if self.client_processes > MAX_CLIENT_PROCESSES {
+            return Err(LoadError::setting(
+                "--client-processes",
+                format!(
+                    "must be 0 to {MAX_CLIENT_PROCESSES}, got {}",
+                    self.client_processes
+                ),
+            ));
+        }
+        if self.client_processes > 0 && self.targets.iter().any(|t| !crate::is_loopback(&t.addr())) {
+            // The client processes accept loopback targets only.
+            return Err(LoadError::setting(
+                "--client-processes",
+                "works with loopback targets only",
+            ));
+        }
+        if self.client_processes == 0 && !(1..=MAX_CONNECTIONS).contains(&self.connections) {
             return Err(LoadError::setting(
                 "--connections",
                 format!(
-                    "must be 1 to {MAX_CONNECTIONS} (a process may hold at most 20,000 open files), got {}",
+                    "must be 1 to {MAX_CONNECTIONS} in one process (a process may hold at most 20,000 open files; use --client-processes for more), got {}",
                     self.connections
                 ),
             ));
         }
-        if self.connections + self.slow_readers > MAX_CONNECTIONS {
+        if self.client_processes > 0
+            && (self.connections < self.client_processes
+                || self.connections.div_ceil(self.client_processes) > MAX_CONNECTIONS)
+        {
+            return Err(LoadError::setting(
+                "--connections",
+                format!(
+                    "must be {} to {} with {} client processes (at most {MAX_CONNECTIONS} each), got {}",
+                    self.client_processes,
+                    self.client_processes * MAX_CONNECTIONS,
+                    self.client_processes,
+                    self.connections
+                ),
+            ));
+        }
+        if self.local_connections() + self.slow_readers > MAX_CONNECTIONS {
             return Err(LoadError::setting(
                 "--slow-readers",
                 format!(
-                    "--connections + --slow-readers must be at most {MAX_CONNECTIONS}, got {}",
-                    self.connections + self.slow_readers
+                    "the connections this process opens (--slow-readers, plus --connections without client processes) must be at most {MAX_CONNECTIONS}, got {}",
+                    self.local_connections() + self.slow_readers
                 ),
             ));
         }
@@ -232,16 +379,16 @@ impl WsRun {
                 "too small: more than 250 source addresses",
             ));
         }
-        crate::fanout::raise_file_limit(self.connections + self.slow_readers + 512);
+        crate::fanout::raise_file_limit(self.local_connections() + self.slow_readers + 512);
         Ok(())
     }
 
-    async fn read_rss(&self) -> (Option<f64>, Option<serde_json::Value>) {
+    /// One server's RSS and stats document, from its stats path.
+    async fn read_rss(&self, target: &Target) -> (Option<f64>, Option<serde_json::Value>) {
         let Some(path) = &self.stats_path else {
             return (None, None);
         };
-        let Ok((200, body)) = crate::client::get(self.target.addr(), self.target.authority(), path).await
-        else {
+        let Ok((200, body)) = crate::client::get(target.addr(), target.authority(), path).await else {
             return (None, None);
         };
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
@@ -254,6 +401,46 @@ impl WsRun {
             ),
             None,
         )
+    }
+
+    /// Every target's RSS and stats: the sum of the RSS (`None` unless
+    /// every server gave one), each server's, and the stats document (the
+    /// server's own with one target, an array of them with several).
+    async fn read_rss_all(&self) -> (Option<f64>, Vec<Option<f64>>, Option<serde_json::Value>) {
+        let mut each = Vec::with_capacity(self.targets.len());
+        let mut docs = Vec::with_capacity(self.targets.len());
+        for t in &self.targets {
+            let (rss, doc) = self.read_rss(t).await;
+            each.push(rss);
+            docs.push(doc);
+        }
+        let sum = each.iter().try_fold(0.0, |acc, r| r.map(|r| acc + r));
+        let stats = if docs.len() == 1 {
+            docs.pop().flatten()
+        } else if docs.iter().any(Option::is_some) {
+            Some(serde_json::Value::Array(
+                docs.into_iter()
+                    .map(|d| d.unwrap_or(serde_json::Value::Null))
+                    .collect(),
+            ))
+        } else {
+            None
+        };
+        (sum, each, stats)
+    }
+
+    /// The target of connection `i`.
+    fn target_of(&self, i: usize) -> &Target {
+        &self.targets[i % self.targets.len()]
+    }
+
+    /// The targets as one string (comma-separated).
+    fn targets_text(&self) -> String {
+        self.targets
+            .iter()
+            .map(Target::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Opens connections `range` (their index picks the source address),
@@ -276,11 +463,13 @@ impl WsRun {
         let mut start = range.start;
         while start < range.end && !self.stop.is_stopped() {
             let end = (start + batch).min(range.end);
-            let results =
-                futures_util::future::join_all((start..end).map(|i| {
-                    tokio::time::timeout(self.connect_timeout, self.open_with(i, source_base, rcvbuf))
-                }))
-                .await;
+            let results = futures_util::future::join_all((start..end).map(|i| {
+                tokio::time::timeout(
+                    self.connect_timeout,
+                    self.open_with(self.target_of(i), i, source_base, rcvbuf),
+                )
+            }))
+            .await;
             for r in results {
                 match r {
                     Ok(Ok(ws)) => open.push(each(ws)),
@@ -307,12 +496,14 @@ impl WsRun {
         2 + fastrand::usize(0..=252usize.saturating_sub(blocks))
     }
 
-    async fn open(&self, i: usize, source_base: usize) -> Result<Ws, String> {
-        self.open_with(i, source_base, None).await
-    }
-
-    async fn open_with(&self, i: usize, source_base: usize, rcvbuf: Option<u32>) -> Result<Ws, String> {
-        let addr = self.target.addr();
+    async fn open_with(
+        &self,
+        target: &Target,
+        i: usize,
+        source_base: usize,
+        rcvbuf: Option<u32>,
+    ) -> Result<Ws, String> {
+        let addr = target.addr();
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
@@ -338,7 +529,7 @@ impl WsRun {
         }
         let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let url = format!("ws://{}{}", self.target.authority(), self.target.base_path());
+        let url = format!("ws://{}{}", target.authority(), target.base_path());
         let config = WebSocketConfig::default()
             .read_buffer_size(CLIENT_READ_BUFFER)
             .write_buffer_size(0);
@@ -352,7 +543,7 @@ impl WsRun {
         Report {
             kind: "ws".to_owned(),
             scenario: mode.to_owned(),
-            target: self.target.as_str().to_owned(),
+            target: self.targets_text(),
             sla: self.sla,
             ..Report::default()
         }
@@ -366,18 +557,18 @@ impl WsRun {
     /// [`LoadError::Setting`] for out-of-range settings.
     pub async fn idle(&self) -> Result<Report, LoadError> {
         self.validate()?;
+        if self.client_processes > 0 {
+            return Err(LoadError::setting(
+                "--client-processes",
+                "is for broadcast; idle opens its connections in this process",
+            ));
+        }
         let started = Instant::now();
-        let (rss_before, _) = self.read_rss().await;
+        let (rss_before, _, _) = self.read_rss_all().await;
         let local = StopSignal::new();
         let (tasks, failed, first_error) = self
             .open_range(0..self.connections, self.source_base(), None, |ws| {
-                tokio::spawn(pump(
-                    ws,
-                    None,
-                    Arc::new(AtomicU64::new(0)),
-                    Instant::now(),
-                    local.clone(),
-                ))
+                tokio::spawn(pump(ws, None, Arc::new(AtomicU64::new(0)), local.clone()))
             })
             .await;
         let opened = tasks.len() as u64;
@@ -385,7 +576,7 @@ impl WsRun {
             () = tokio::time::sleep(self.settle) => {}
             () = self.stop.stopped() => {}
         }
-        let (rss_after, stats) = self.read_rss().await;
+        let (rss_after, _, stats) = self.read_rss_all().await;
         local.stop();
         for t in tasks {
             let _ = t.await;
@@ -443,14 +634,54 @@ impl WsRun {
         Ok(report)
     }
 
+    /// Opens reading connections `range` in this process, each subscribing
+    /// to the topic and recording its deliveries until [`Readers::finish`].
+    async fn open_readers(&self, range: std::ops::Range<usize>, source_base: usize) -> Readers {
+        let stop = StopSignal::new();
+        let subscribed = Arc::new(AtomicU64::new(0));
+        let (tasks, failed, first_error) = self
+            .open_range(range, source_base, None, |ws| {
+                tokio::spawn(pump(
+                    ws,
+                    Some(self.topic.clone()),
+                    Arc::clone(&subscribed),
+                    stop.clone(),
+                ))
+            })
+            .await;
+        Readers {
+            tasks,
+            subscribed,
+            failed,
+            first_error,
+            stop,
+        }
+    }
+
+    /// Waits until each counter reaches its goal: [`SUBSCRIBE_WAIT`] at
+    /// most, or until the stop signal.
+    async fn wait_subscribed(&self, counters: &[(&AtomicU64, u64)]) {
+        let until = Instant::now() + SUBSCRIBE_WAIT;
+        while counters.iter().any(|(c, want)| c.load(Ordering::Relaxed) < *want)
+            && Instant::now() < until
+            && !self.stop.is_stopped()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `broadcast`: subscribes every connection to the topic, publishes
-    /// `messages` messages `interval` apart from one more connection (each
-    /// with a sequence number and its send time), waits `drain`, and reports
-    /// delivery latency percentiles, loss and duplicates.
+    /// `messages` messages `interval` apart from one more connection to the
+    /// first target (each with a sequence number and its wall-clock send
+    /// time), waits `drain`, and reports delivery latency percentiles, loss
+    /// and duplicates. With [`client_processes`](Self::client_processes),
+    /// the reading connections are opened and read by child processes,
+    /// which send their deliveries back at the end.
     ///
     /// # Errors
     ///
-    /// [`LoadError::Setting`] for out-of-range settings.
+    /// [`LoadError::Setting`] for out-of-range settings;
+    /// [`LoadError::Io`] when a client process cannot be started or fails.
     pub async fn broadcast(
         &self,
         messages: u32,
@@ -476,25 +707,29 @@ impl WsRun {
                 "must be at least 1 ms (50 publishers at 20 messages/s each)",
             ));
         }
-        let base = Instant::now();
+        let started = Instant::now();
         let mut notes = Vec::new();
         let source_base = self.source_base();
         let local = StopSignal::new();
-        let subscribed = Arc::new(AtomicU64::new(0));
-        let (tasks, mut failed, first_error) = self
-            .open_range(0..self.connections, source_base, None, |ws| {
-                tokio::spawn(pump(
-                    ws,
-                    Some(self.topic.clone()),
-                    Arc::clone(&subscribed),
-                    base,
-                    local.clone(),
-                ))
-            })
-            .await;
-        if let Some(e) = first_error {
-            notes.push(format!("{failed} connections failed to open; the first: {e}"));
-        }
+        // The reading connections: in this process, or in client processes
+        // (which wait for their subscriptions before they say they are ready).
+        let (readers, clients) = if self.client_processes == 0 {
+            (
+                Some(self.open_readers(0..self.connections, source_base).await),
+                None,
+            )
+        } else {
+            let child_error = |e: String| LoadError::io("the ws client processes", std::io::Error::other(e));
+            let exe = crate::fanout::client_exe(self.client_exe.as_ref()).map_err(child_error)?;
+            let clients = clients::WsClients::start(&exe, self, source_base)
+                .await
+                .map_err(child_error)?;
+            notes.push(format!(
+                "{} client processes opened the reading connections",
+                clients.len()
+            ));
+            (None, Some(clients))
+        };
         // Slow readers: subscribed, then never read (their deliveries pile
         // up in their socket buffers, then in the server's queue).
         let slow_range = self.connections..self.connections + self.slow_readers;
@@ -515,25 +750,44 @@ impl WsRun {
             ));
         }
         let slow_want = slow_tasks.len() as u64;
-        let want = tasks.len() as u64;
-        let wait_until = Instant::now() + Duration::from_secs(30);
-        while (subscribed.load(Ordering::Relaxed) < want
-            || slow_subscribed.load(Ordering::Relaxed) < slow_want)
-            && Instant::now() < wait_until
-            && !self.stop.is_stopped()
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let ready = match (&readers, &clients) {
+            (Some(r), _) => {
+                self.wait_subscribed(&[(&r.subscribed, r.opened()), (&slow_subscribed, slow_want)])
+                    .await;
+                clients::Ready {
+                    opened: r.opened(),
+                    subscribed: r.subscribed.load(Ordering::Relaxed),
+                    failed: r.failed,
+                    first_error: r.first_error.clone(),
+                }
+            }
+            (None, Some(c)) => {
+                self.wait_subscribed(&[(&slow_subscribed, slow_want)]).await;
+                c.ready.clone()
+            }
+            (None, None) => clients::Ready::default(),
+        };
+        if let Some(e) = &ready.first_error {
+            notes.push(format!(
+                "{} connections failed to open; the first: {e}",
+                ready.failed
+            ));
         }
-        let subs = subscribed.load(Ordering::Relaxed);
-        failed += want - subs;
+        let subs = ready.subscribed;
+        let mut failed = ready.failed + (ready.opened - subs);
         let mut published = 0u32;
         let mut sent_us: Vec<u64> = Vec::with_capacity(messages as usize);
-        let publish_start = base.elapsed();
+        let publish_start = started.elapsed();
         let mut sinks = Vec::with_capacity(publishers);
         let mut drains = Vec::with_capacity(publishers);
         for k in 0..publishers {
             match self
-                .open(self.connections + self.slow_readers + k, source_base)
+                .open_with(
+                    &self.targets[0],
+                    self.connections + self.slow_readers + k,
+                    source_base,
+                    None,
+                )
                 .await
             {
                 Ok(ws) => {
@@ -564,16 +818,19 @@ impl WsRun {
             ));
         }
         let pad = "x".repeat(self.payload_bytes);
-        // The server's stats once a second while publishing and draining:
-        // the peak RSS and queue depth (with slow readers, their backlog).
+        // Every server's stats once a second while publishing and
+        // draining: the peak RSS and queue depth (with slow readers, their
+        // backlog).
         let sampler = {
             let run = self.clone();
             let stop = local.clone();
             tokio::spawn(async move {
-                let mut samples = Vec::new();
+                let mut samples = vec![Vec::new(); run.targets.len()];
                 loop {
-                    if let (_, Some(v)) = run.read_rss().await {
-                        samples.push(v);
+                    for (t, out) in run.targets.iter().zip(&mut samples) {
+                        if let (_, Some(v)) = run.read_rss(t).await {
+                            out.push(v);
+                        }
                     }
                     tokio::select! {
                         () = tokio::time::sleep(STATS_EVERY) => {}
@@ -590,11 +847,11 @@ impl WsRun {
             while published < messages && !self.stop.is_stopped() {
                 tokio::select! {
                     _ = tick.tick() => {
-                        let t_us = micros(base.elapsed());
+                        let t_ns = wall_ns();
                         let data = if pad.is_empty() {
-                            serde_json::json!({"seq": published, "t_us": t_us})
+                            serde_json::json!({"seq": published, "t_ns": t_ns})
                         } else {
-                            serde_json::json!({"seq": published, "t_us": t_us, "pad": pad})
+                            serde_json::json!({"seq": published, "t_ns": t_ns, "pad": pad})
                         };
                         let msg = serde_json::json!({
                             "v": 1, "type": "publish", "topic": self.topic, "data": data,
@@ -604,7 +861,7 @@ impl WsRun {
                             notes.push("a publisher's connection closed".to_owned());
                             break;
                         }
-                        sent_us.push(t_us);
+                        sent_us.push(t_ns / 1_000);
                         published += 1;
                     }
                     () = self.stop.stopped() => break,
@@ -615,8 +872,8 @@ impl WsRun {
                 () = self.stop.stopped() => {}
             }
         }
-        // The server as it stands after the drain, every connection still open.
-        let (rss, stats) = self.read_rss().await;
+        // The servers as they stand after the drain, every connection still open.
+        let (rss, each_rss, stats) = self.read_rss_all().await;
         for mut sink in sinks {
             let _ = sink.close().await;
         }
@@ -628,31 +885,46 @@ impl WsRun {
         for t in slow_tasks {
             let _ = t.await;
         }
-        let mut results = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            results.push(t.await.unwrap_or_default());
-        }
-        let peak = |key: &str| {
-            samples
-                .iter()
-                .filter_map(|v| v.get(key).and_then(serde_json::Value::as_f64))
-                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+        let results = match (readers, clients) {
+            (Some(r), _) => r.finish().await,
+            (None, Some(c)) => c
+                .finish()
+                .await
+                .map_err(|e| LoadError::io("the ws client processes", std::io::Error::other(e)))?,
+            (None, None) => Vec::new(),
         };
-        if let Some(rss) = peak("rss_bytes") {
-            notes.push(format!(
-                "server during the run ({} samples): peak RSS {:.1} MB, peak queued {} messages",
+        for (i, (target, samples)) in self.targets.iter().zip(&samples).enumerate() {
+            let peak = |key: &str| {
+                samples
+                    .iter()
+                    .filter_map(|v| v.get(key).and_then(serde_json::Value::as_f64))
+                    .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+            };
+            let Some(peak_rss) = peak("rss_bytes") else {
+                continue;
+            };
+            let mut note = if self.targets.len() == 1 {
+                "server during the run".to_owned()
+            } else {
+                format!("server {}", target.as_str())
+            };
+            let _ = write!(
+                note,
+                " ({} samples): peak RSS {:.1} MB, peak queued {} messages",
                 samples.len(),
-                rss / 1e6,
+                peak_rss / 1e6,
                 peak("queued").unwrap_or(0.0)
-            ));
+            );
+            if self.targets.len() > 1
+                && let Some(Some(after)) = each_rss.get(i)
+            {
+                let _ = write!(note, "; RSS after the drain {:.1} MB", after / 1e6);
+            }
+            notes.push(note);
         }
         if self.slow_readers > 0 {
-            let count = |key: &str| {
-                stats
-                    .as_ref()
-                    .and_then(|v| v.get(key))
-                    .map_or_else(|| "?".to_owned(), ToString::to_string)
-            };
+            let count =
+                |key: &str| stat_sum(stats.as_ref(), key).map_or_else(|| "?".to_owned(), |v| format!("{v}"));
             notes.push(format!(
                 "{} slow readers opened, {} subscribed, then never read (4 KiB receive buffers, not counted in deliveries); after the drain the server had {} connections, {} drops, {} slow disconnects, {} queued",
                 slow_want,
@@ -669,7 +941,7 @@ impl WsRun {
             failed,
             &sent_us,
             interval,
-            base.elapsed() - publish_start,
+            started.elapsed() - publish_start,
             rss,
             stats,
         );
@@ -819,6 +1091,18 @@ impl WsRun {
     }
 }
 
+/// A stats key summed over the servers: `stats` is one server's document,
+/// or an array of them.
+fn stat_sum(stats: Option<&serde_json::Value>, key: &str) -> Option<u64> {
+    match stats? {
+        serde_json::Value::Array(docs) => docs
+            .iter()
+            .map(|d| d.get(key).and_then(serde_json::Value::as_u64))
+            .sum(),
+        doc => doc.get(key).and_then(serde_json::Value::as_u64),
+    }
+}
+
 #[allow(clippy::cast_precision_loss)]
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
@@ -826,13 +1110,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 
 /// Reads one connection until `stop`: subscribes first when given a topic,
 /// answers pings (tungstenite does on read), and records deliveries.
-async fn pump(
-    mut ws: Ws,
-    topic: Option<String>,
-    subscribed: Arc<AtomicU64>,
-    base: Instant,
-    stop: StopSignal,
-) -> ConnResult {
+async fn pump(mut ws: Ws, topic: Option<String>, subscribed: Arc<AtomicU64>, stop: StopSignal) -> ConnResult {
     let mut out = ConnResult::default();
     if let Some(topic) = &topic {
         let sub = serde_json::json!({"v": 1, "type": "subscribe", "topic": topic});
@@ -850,7 +1128,7 @@ async fn pump(
         if topic.is_none() {
             continue;
         }
-        let now = micros(base.elapsed());
+        let now = wall_ns();
         let Ok(m) = serde_json::from_str::<Incoming<'_>>(text.as_str()) else {
             continue;
         };
@@ -858,10 +1136,10 @@ async fn pump(
             "message" => {
                 if let Some(Payload {
                     seq: Some(seq),
-                    t_us: Some(t),
+                    t_ns: Some(t),
                 }) = m.data
                 {
-                    out.deliveries.push((seq, now.saturating_sub(t)));
+                    out.deliveries.push((seq, now.saturating_sub(t) / 1_000));
                 }
             }
             "subscribed" => {

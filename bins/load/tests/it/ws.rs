@@ -69,3 +69,81 @@ async fn too_many_connections_are_refused_up_front() {
     let err = WsRun::new(target).connections(20_000).idle().await.unwrap_err();
     assert!(err.to_string().contains("--connections"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_from_two_client_processes_over_two_hubs_joined_by_redis() {
+    let Some(kv) = brisk_testkit::redis() else { return };
+    let mut hubs = Vec::new();
+    let mut targets = Vec::new();
+    for _ in 0..2 {
+        let hub = Hub::builder().client_publish(true).build().unwrap();
+        let fanout = brisk_ws_hub::RedisFanout::builder(kv.url())
+            .prefix(kv.prefix())
+            .attach(&hub)
+            .await
+            .unwrap();
+        let addr = crate::server::serve(brisk_ws_hub::router(hub.clone(), "/ws")).await;
+        targets.push(Target::parse(&format!("ws://{addr}/ws"), false).unwrap());
+        hubs.push((hub, fanout));
+    }
+    // Both hubs listen on Redis before anything is published.
+    for _ in 0..1_500 {
+        if hubs.iter().all(|(_, f)| f.is_subscribed()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(hubs.iter().all(|(_, f)| f.is_subscribed()));
+    let first = targets[0].clone();
+    // 30 connections, 15 per child process, alternating between the hubs;
+    // the publisher is on the first hub, so the second hub's 15 subscribers
+    // receive only through Redis.
+    let run = WsRun::new(first)
+        .targets(targets)
+        .client_processes(2)
+        .client_exe(env!("CARGO_BIN_EXE_brisk-load"))
+        .connections(30)
+        .per_source(10)
+        .stats_path(None);
+    let report = run
+        .broadcast(4, Duration::from_millis(100), Duration::from_millis(800))
+        .await
+        .unwrap();
+    let ws = report.ws.as_ref().unwrap();
+    assert_eq!(
+        (ws.opened, ws.failed, ws.messages),
+        (30, 0, 4),
+        "{}",
+        report.to_table()
+    );
+    assert_eq!(
+        (ws.delivered, ws.lost, ws.duplicated),
+        (120, 0, 0),
+        "{}",
+        report.to_table()
+    );
+    assert!(report.summary.latency_ms.p50 > 0.0);
+    assert!(report.notes.iter().any(|n| n.contains("2 client processes")));
+    // The second hub delivered its subscribers' share: 15 × 4 messages.
+    assert!(hubs[1].0.stats().messages_out >= 60, "{:?}", hubs[1].0.stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_processes_are_for_broadcast_and_bounded() {
+    let target = Target::parse("ws://127.0.0.1:9/ws", false).unwrap();
+    let err = WsRun::new(target.clone())
+        .client_processes(2)
+        .connections(100)
+        .idle()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--client-processes"), "{err}");
+    // 40,000 over 2 processes is 20,000 each: more than one process holds.
+    let err = WsRun::new(target)
+        .client_processes(2)
+        .connections(40_000)
+        .broadcast(1, Duration::from_secs(1), Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--connections"), "{err}");
+}
