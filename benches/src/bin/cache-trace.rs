@@ -483,7 +483,7 @@ mod tests {
         impl Replay for Seen {
             fn access(&self, key: u64) -> bool {
                 self.0.lock().unwrap().push(key);
-                key % 2 == 0
+                key.is_multiple_of(2)
             }
         }
         let keys: Vec<u64> = (0..1000).collect();
