@@ -27,10 +27,15 @@ enum Command {
         #[command(subcommand)]
         scenario: HttpScenario,
     },
-    /// WebSocket runs against a brisk-ws-hub endpoint.
+    /// WebSocket runs against a brisk-ws-hub endpoint: without a mode, a
+    /// broadcast (`ws --url URL --connections N --topics T --rate MSGS_PER_S
+    /// --duration SECS [--slow-readers K] [--json]`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Ws {
         #[command(subcommand)]
-        mode: WsMode,
+        mode: Option<WsMode>,
+        #[command(flatten)]
+        broadcast: Box<BroadcastArgs>,
     },
     /// brisk's own parts in-process, each beside the old system's figure.
     Suite {
@@ -78,6 +83,9 @@ enum Command {
         /// The topic.
         #[arg(long)]
         topic: String,
+        /// Topics the connections spread over.
+        #[arg(long, default_value_t = 1)]
+        topics: usize,
         /// The first connection's number in the run.
         #[arg(long)]
         first: usize,
@@ -246,38 +254,51 @@ enum WsMode {
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         settle: Duration,
     },
-    /// Subscribes every connection to a topic, publishes, reports latency, loss and duplicates.
-    Broadcast {
-        #[command(flatten)]
-        common: WsCommon,
-        /// Messages to publish.
-        #[arg(long, default_value_t = 10)]
-        messages: u32,
-        /// Time between messages (at least 1 ms; below 50 ms several connections take turns publishing, each within the hub's per-connection rate limit).
-        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-        interval: Duration,
-        /// How long to wait for deliveries after the last message.
-        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
-        drain: Duration,
-        /// The topic.
-        #[arg(long, default_value = "bench")]
-        topic: String,
-        /// The SLA's delivery p99 in ms.
-        #[arg(long, default_value_t = 50.0)]
-        p99_ms: f64,
-        /// Extra connections that subscribe and then never read their socket (4 KiB receive buffers).
-        #[arg(long, default_value_t = 0)]
-        slow_readers: usize,
-        /// Pad each message's data with this many bytes.
-        #[arg(long, default_value_t = 0)]
-        payload_bytes: usize,
-    },
+    /// Subscribes every connection to a topic, publishes, reports latency, loss and duplicates (the default mode).
+    Broadcast(Box<BroadcastArgs>),
+}
+
+/// A broadcast run's settings (`ws broadcast`, or `ws` alone).
+#[derive(Debug, Args)]
+struct BroadcastArgs {
+    #[command(flatten)]
+    common: WsCommon,
+    /// Messages to publish.
+    #[arg(long, default_value_t = 10, conflicts_with = "duration")]
+    messages: u32,
+    /// Time between messages (at least 1 ms; below 50 ms several connections take turns publishing, each within the hub's per-connection rate limit).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, conflicts_with = "rate")]
+    interval: Duration,
+    /// Messages per second (instead of --interval): 0.01 to 1,000.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long to publish (instead of --messages): seconds, or a duration like `30s`; messages = rate × duration.
+    #[arg(long, value_parser = parse_secs)]
+    duration: Option<Duration>,
+    /// Topics to spread the connections over (connection i on `TOPIC-(i mod T)`, message k to `TOPIC-(k mod T)`); 1: all on --topic.
+    #[arg(long, default_value_t = 1)]
+    topics: usize,
+    /// How long to wait for deliveries after the last message.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    drain: Duration,
+    /// The topic.
+    #[arg(long, default_value = "bench")]
+    topic: String,
+    /// The SLA's delivery p99 in ms.
+    #[arg(long, default_value_t = 50.0)]
+    p99_ms: f64,
+    /// Extra connections that subscribe and then never read their socket (4 KiB receive buffers).
+    #[arg(long, default_value_t = 0)]
+    slow_readers: usize,
+    /// Pad each message's data with this many bytes.
+    #[arg(long, default_value_t = 0)]
+    payload_bytes: usize,
 }
 
 #[derive(Debug, Args)]
 struct WsCommon {
     /// The hub's WebSocket URL, like `ws://127.0.0.1:9001/ws`; several (repeated or comma-separated) spread the connections over them, and a broadcast publishes to the first.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, visible_alias = "url", value_delimiter = ',', required = true)]
     target: Vec<String>,
     /// Connections (at most 18,000 per process: a process may hold 20,000 open files).
     #[arg(long, default_value_t = 1000)]
@@ -299,6 +320,41 @@ struct WsCommon {
     max_time: Duration,
     #[command(flatten)]
     output: Output,
+}
+
+impl BroadcastArgs {
+    /// The messages and the time between them, from --messages/--duration
+    /// and --interval/--rate.
+    fn schedule(&self) -> anyhow::Result<(u32, Duration)> {
+        let interval = match self.rate {
+            None => self.interval,
+            Some(r) if r.is_finite() && (0.01..=1_000.0).contains(&r) => Duration::from_secs_f64(1.0 / r),
+            Some(r) => anyhow::bail!("--rate: must be 0.01 to 1,000 messages per second, got {r}"),
+        };
+        let messages = match self.duration {
+            None => self.messages,
+            Some(d) => {
+                let n = (d.as_secs_f64() / interval.as_secs_f64()).round();
+                if !(1.0..=100_000.0).contains(&n) {
+                    anyhow::bail!(
+                        "--duration: {d:?} at one message every {interval:?} is {n} messages; it must come to 1 to 100,000"
+                    );
+                }
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let n = n as u32;
+                n
+            }
+        };
+        Ok((messages, interval))
+    }
+}
+
+/// A duration given as seconds (`30`, `2.5`) or with a unit (`30s`, `2m`).
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn optional_path(p: &str) -> Option<String> {
@@ -396,12 +452,13 @@ async fn run(cli: Cli, stop: StopSignal) -> anyhow::Result<ExitCode> {
         Command::WsClient {
             target,
             topic,
+            topics,
             first,
             count,
             per_source,
             source_base,
         } => {
-            brisk_load::run_ws_client(&target, &topic, first, count, per_source, source_base).await?;
+            brisk_load::run_ws_client(&target, &topic, topics, first, count, per_source, source_base).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Http { scenario } => {
@@ -472,9 +529,11 @@ async fn run(cli: Cli, stop: StopSignal) -> anyhow::Result<ExitCode> {
             };
             emit(&report, output)
         }
-        Command::Ws { mode } => {
+        Command::Ws { mode, broadcast } => {
+            let mode = mode.unwrap_or(WsMode::Broadcast(broadcast));
             let common = match &mode {
-                WsMode::Idle { common, .. } | WsMode::Broadcast { common, .. } => common,
+                WsMode::Idle { common, .. } => common,
+                WsMode::Broadcast(b) => &b.common,
             };
             let targets = common
                 .target
@@ -507,24 +566,17 @@ async fn run(cli: Cli, stop: StopSignal) -> anyhow::Result<ExitCode> {
             });
             let report = match &mode {
                 WsMode::Idle { settle, .. } => ws.settle(*settle).idle().await?,
-                WsMode::Broadcast {
-                    messages,
-                    interval,
-                    drain,
-                    topic,
-                    p99_ms,
-                    slow_readers,
-                    payload_bytes,
-                    ..
-                } => {
-                    ws.topic(topic.clone())
-                        .slow_readers(*slow_readers)
-                        .payload_bytes(*payload_bytes)
+                WsMode::Broadcast(b) => {
+                    let (messages, interval) = b.schedule()?;
+                    ws.topic(b.topic.clone())
+                        .topics(b.topics)
+                        .slow_readers(b.slow_readers)
+                        .payload_bytes(b.payload_bytes)
                         .sla(Sla {
-                            p99_ms: *p99_ms,
+                            p99_ms: b.p99_ms,
                             max_error_rate: 0.0,
                         })
-                        .broadcast(*messages, *interval, *drain)
+                        .broadcast(messages, interval, b.drain)
                         .await?
                 }
             };

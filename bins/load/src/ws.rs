@@ -76,6 +76,7 @@ pub struct WsRun {
     connections: usize,
     per_source: usize,
     topic: String,
+    topics: usize,
     stats_path: Option<String>,
     settle: Duration,
     connect_timeout: Duration,
@@ -127,6 +128,9 @@ pub(crate) struct ConnResult {
     pub(crate) missed: u64,
     /// Whether the hub confirmed the subscription.
     pub(crate) subscribed: bool,
+    /// The connection's topic number (see [`WsRun::topics`]).
+    #[serde(default)]
+    pub(crate) topic: u32,
 }
 
 /// The reading connections of one process, opened and subscribing.
@@ -175,6 +179,7 @@ impl WsRun {
             connections: 1_000,
             per_source: 10_000,
             topic: "bench".to_owned(),
+            topics: 1,
             stats_path: Some("/stats".to_owned()),
             settle: Duration::from_secs(3),
             connect_timeout: Duration::from_secs(10),
@@ -268,6 +273,31 @@ impl WsRun {
     pub fn topic(mut self, topic: impl Into<String>) -> Self {
         self.topic = topic.into();
         self
+    }
+
+    /// Spread a broadcast over `n` topics: with `n` > 1, connection i
+    /// subscribes to `{topic}-{i mod n}` and message k goes to
+    /// `{topic}-{k mod n}`, so each message is expected by the connections
+    /// of its topic only (loss and duplicates are counted that way).
+    /// Default 1: every connection on [`topic`](Self::topic).
+    #[must_use]
+    pub fn topics(mut self, n: usize) -> Self {
+        self.topics = n;
+        self
+    }
+
+    /// The topic number of connection (or message) `i`.
+    fn topic_index(&self, i: usize) -> u32 {
+        u32::try_from(i % self.topics.max(1)).unwrap_or(0)
+    }
+
+    /// The name of topic number `k`.
+    fn topic_name(&self, k: u32) -> String {
+        if self.topics <= 1 {
+            self.topic.clone()
+        } else {
+            format!("{}-{k}", self.topic)
+        }
     }
 
     /// The server's stats path for RSS (JSON with `rss_bytes`, as the
@@ -364,6 +394,12 @@ impl WsRun {
                 ),
             ));
         }
+        if !(1..=10_000).contains(&self.topics) {
+            return Err(LoadError::setting(
+                "--topics",
+                format!("must be 1 to 10,000, got {}", self.topics),
+            ));
+        }
         if self.payload_bytes > 60_000 {
             return Err(LoadError::setting(
                 "--payload-bytes",
@@ -454,7 +490,7 @@ impl WsRun {
         range: std::ops::Range<usize>,
         source_base: usize,
         rcvbuf: Option<u32>,
-        mut each: impl FnMut(Ws) -> T,
+        mut each: impl FnMut(usize, Ws) -> T,
     ) -> (Vec<T>, u64, Option<String>) {
         let mut open = Vec::with_capacity(range.len());
         let mut failed = 0;
@@ -470,9 +506,9 @@ impl WsRun {
                 )
             }))
             .await;
-            for r in results {
+            for (i, r) in (start..end).zip(results) {
                 match r {
-                    Ok(Ok(ws)) => open.push(each(ws)),
+                    Ok(Ok(ws)) => open.push(each(i, ws)),
                     Ok(Err(e)) => {
                         failed += 1;
                         first_error.get_or_insert(e);
@@ -567,7 +603,7 @@ impl WsRun {
         let (rss_before, _, _) = self.read_rss_all().await;
         let local = StopSignal::new();
         let (tasks, failed, first_error) = self
-            .open_range(0..self.connections, self.source_base(), None, |ws| {
+            .open_range(0..self.connections, self.source_base(), None, |_, ws| {
                 tokio::spawn(pump(ws, None, Arc::new(AtomicU64::new(0)), local.clone()))
             })
             .await;
@@ -640,10 +676,11 @@ impl WsRun {
         let stop = StopSignal::new();
         let subscribed = Arc::new(AtomicU64::new(0));
         let (tasks, failed, first_error) = self
-            .open_range(range, source_base, None, |ws| {
+            .open_range(range, source_base, None, |i, ws| {
+                let k = self.topic_index(i);
                 tokio::spawn(pump(
                     ws,
-                    Some(self.topic.clone()),
+                    Some((self.topic_name(k), k)),
                     Arc::clone(&subscribed),
                     stop.clone(),
                 ))
@@ -735,10 +772,10 @@ impl WsRun {
         let slow_range = self.connections..self.connections + self.slow_readers;
         let slow_subscribed = Arc::new(AtomicU64::new(0));
         let (slow_tasks, slow_failed, slow_error) = self
-            .open_range(slow_range, source_base, Some(SLOW_RCVBUF), |ws| {
+            .open_range(slow_range, source_base, Some(SLOW_RCVBUF), |i, ws| {
                 tokio::spawn(stall(
                     ws,
-                    self.topic.clone(),
+                    self.topic_name(self.topic_index(i)),
                     Arc::clone(&slow_subscribed),
                     local.clone(),
                 ))
@@ -853,8 +890,9 @@ impl WsRun {
                         } else {
                             serde_json::json!({"seq": published, "t_ns": t_ns, "pad": pad})
                         };
+                        let topic = self.topic_name(self.topic_index(published as usize));
                         let msg = serde_json::json!({
-                            "v": 1, "type": "publish", "topic": self.topic, "data": data,
+                            "v": 1, "type": "publish", "topic": topic, "data": data,
                         });
                         let sink = &mut sinks[published as usize % publishers];
                         if sink.send(Message::text(msg.to_string())).await.is_err() {
@@ -969,9 +1007,20 @@ impl WsRun {
         let mut delivered_per_msg = vec![0u64; published as usize];
         let (mut delivered, mut lost, mut duplicated, mut missed) = (0u64, 0u64, 0u64, 0u64);
         let mut seen = vec![false; published as usize];
+        // Message k goes to topic k mod topics: the messages each topic's
+        // subscribers expect, and the subscribers each topic has.
+        let topics = self.topics.max(1);
+        let mut msgs_of_topic = vec![0u64; topics];
+        for k in 0..published as usize {
+            msgs_of_topic[k % topics] += 1;
+        }
+        let mut subs_of_topic = vec![0u64; topics];
+        let mut misrouted = 0u64;
         // Connections that never subscribed are counted as failed, not as
         // losing every message.
         for r in results.iter().filter(|r| r.subscribed) {
+            let topic = r.topic as usize % topics;
+            subs_of_topic[topic] += 1;
             seen.iter_mut().for_each(|s| *s = false);
             let mut distinct = 0u64;
             for &(seq, us) in &r.deliveries {
@@ -979,7 +1028,9 @@ impl WsRun {
                     continue;
                 };
                 delivered += 1;
-                if *slot {
+                if *slot || seq as usize % topics != topic {
+                    // A second copy, or a message of another topic.
+                    misrouted += u64::from(!*slot);
                     duplicated += 1;
                     continue;
                 }
@@ -990,10 +1041,22 @@ impl WsRun {
                 per_msg[seq as usize].saturating_record(us.max(1));
                 delivered_per_msg[seq as usize] += 1;
             }
-            lost += u64::from(published) - distinct;
+            lost += msgs_of_topic[topic] - distinct;
             missed += r.missed;
         }
+
         let mut report = self.base_report("broadcast");
+        if misrouted > 0 {
+            report.notes.push(format!(
+                "{misrouted} deliveries of a topic the connection had not subscribed to (counted as duplicated)"
+            ));
+        }
+        if topics > 1 {
+            report.notes.push(format!(
+                "{topics} topics: connection i subscribed to {}-(i mod {topics}), message k went to {}-(k mod {topics})",
+                self.topic, self.topic
+            ));
+        }
         report.partial = self.stop.is_stopped();
         if report.partial {
             report
@@ -1001,7 +1064,7 @@ impl WsRun {
                 .push("stopped early (Ctrl-C or --max-time): a partial report".to_owned());
         }
         let latency = Percentiles::of(&all);
-        let planned = subs * u64::from(published);
+        let planned: u64 = subs_of_topic.iter().zip(&msgs_of_topic).map(|(s, m)| s * m).sum();
         let error_rate = ratio(lost, planned);
         let duration_s = elapsed.as_secs_f64();
         // Deliveries per second over the delivery window (first publish to
@@ -1061,12 +1124,13 @@ impl WsRun {
             .map(|(i, (h, &n))| {
                 let p = Percentiles::of(h);
                 let some = !h.is_empty();
+                let want = subs_of_topic[i % topics];
                 #[allow(clippy::cast_precision_loss)]
                 WindowReport {
                     t_s: i as f64 * interval.as_secs_f64(),
-                    target_rps: subs as f64 / interval.as_secs_f64(),
+                    target_rps: want as f64 / interval.as_secs_f64(),
                     completed_rps: n as f64 / interval.as_secs_f64(),
-                    errors: subs - n,
+                    errors: want.saturating_sub(n),
                     p50_ms: some.then_some(p.p50),
                     p99_ms: some.then_some(p.p99),
                     max_ms: some.then_some(p.max),
@@ -1110,9 +1174,15 @@ fn ratio(a: u64, b: u64) -> f64 {
 
 /// Reads one connection until `stop`: subscribes first when given a topic,
 /// answers pings (tungstenite does on read), and records deliveries.
-async fn pump(mut ws: Ws, topic: Option<String>, subscribed: Arc<AtomicU64>, stop: StopSignal) -> ConnResult {
+async fn pump(
+    mut ws: Ws,
+    topic: Option<(String, u32)>,
+    subscribed: Arc<AtomicU64>,
+    stop: StopSignal,
+) -> ConnResult {
     let mut out = ConnResult::default();
-    if let Some(topic) = &topic {
+    if let Some((topic, k)) = &topic {
+        out.topic = *k;
         let sub = serde_json::json!({"v": 1, "type": "subscribe", "topic": topic});
         if ws.send(Message::text(sub.to_string())).await.is_err() {
             return out;

@@ -57,7 +57,8 @@ struct Finished {
 /// The child side (`brisk-load ws-client`): opens connections `first` ..
 /// `first + count` of a broadcast to `targets` (connection i to target
 /// i mod n, from 127.0.0.(`source_base` + i / `per_source`)), subscribes
-/// each to `topic`, writes one JSON line when they are subscribed, reads
+/// each to `topic` (or, with `topics` > 1, to `{topic}-{i mod topics}`),
+/// writes one JSON line when they are subscribed, reads
 /// deliveries until a line or the end of stdin, and writes one JSON line
 /// with every connection's deliveries.
 ///
@@ -71,6 +72,7 @@ struct Finished {
 pub async fn run_ws_client(
     targets: &[String],
     topic: &str,
+    topics: usize,
     first: usize,
     count: usize,
     per_source: usize,
@@ -98,6 +100,7 @@ pub async fn run_ws_client(
     let run = WsRun::new(first_target)
         .targets(targets)
         .topic(topic)
+        .topics(topics.max(1))
         .per_source(per_source)
         .stats_path(None);
     crate::fanout::raise_file_limit(count + 64);
@@ -160,6 +163,7 @@ impl WsClients {
                     "ws-client".to_owned(),
                     format!("--target={targets}"),
                     format!("--topic={}", run.topic),
+                    format!("--topics={}", run.topics),
                     format!("--first={first}"),
                     format!("--count={count}"),
                     format!("--per-source={}", run.per_source),

@@ -96,3 +96,66 @@ async fn the_binary_prints_json_and_writes_html() {
     assert!(std::fs::read_to_string(&html).unwrap().contains("<svg"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_a_ws_broadcast_in_the_issue_form() {
+    // `brisk-load ws --url ... --connections N --topics T --rate R --duration S --json`
+    let hub = brisk_ws_hub::Hub::builder().client_publish(true).build().unwrap();
+    let addr = crate::server::serve(brisk_ws_hub::router(hub.clone(), "/ws")).await;
+    let args: Vec<String> = [
+        "ws",
+        "--url",
+        &format!("ws://{addr}/ws"),
+        "--connections",
+        "24",
+        "--per-source",
+        "8",
+        "--topics",
+        "3",
+        "--rate",
+        "20",
+        "--duration",
+        "0.3",
+        "--drain",
+        "500ms",
+        "--stats-path",
+        "none",
+        "--json",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_brisk-load"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 0.3 s at 20/s is 6 messages, two per topic; 8 connections on each
+    // of the 3 topics: 6 × 8 deliveries.
+    assert_eq!(json["ws"]["messages"], 6, "{json}");
+    assert_eq!(json["ws"]["opened"], 24, "{json}");
+    assert_eq!(
+        (
+            &json["ws"]["delivered"],
+            &json["ws"]["lost"],
+            &json["ws"]["duplicated"]
+        ),
+        (
+            &serde_json::json!(48),
+            &serde_json::json!(0),
+            &serde_json::json!(0)
+        ),
+        "{json}"
+    );
+    assert_eq!(json["summary"]["planned"], 48, "{json}");
+    assert!(json["summary"]["latency_ms"]["p999"].as_f64().unwrap() > 0.0);
+    // Bad schedules are refused, naming the flag.
+    let out = brisk_load(&["ws", "--url", "ws://127.0.0.1:9/ws", "--rate", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rate"));
+}

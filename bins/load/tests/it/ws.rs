@@ -147,3 +147,33 @@ async fn client_processes_are_for_broadcast_and_bounded() {
         .unwrap_err();
     assert!(err.to_string().contains("--connections"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_over_several_topics_expects_each_message_on_its_topic_only() {
+    let (hub, addr) = hub().await;
+    let target = Target::parse(&format!("ws://{addr}/ws"), false).unwrap();
+    // 30 connections on 3 topics (10 each), 7 messages: topic 0 gets
+    // messages 0, 3, 6; topics 1 and 2 get two each.
+    let run = WsRun::new(target)
+        .connections(30)
+        .per_source(10)
+        .topics(3)
+        .stats_path(None);
+    let report = run
+        .broadcast(7, Duration::from_millis(60), Duration::from_millis(500))
+        .await
+        .unwrap();
+    let ws = report.ws.as_ref().unwrap();
+    assert_eq!(
+        (ws.delivered, ws.lost, ws.duplicated),
+        (70, 0, 0),
+        "{}",
+        report.to_table()
+    );
+    assert_eq!(report.summary.planned, 70);
+    // Every message went out once per subscriber of its topic, not to all 30.
+    assert!((70..210).contains(&hub.stats().messages_out), "{:?}", hub.stats());
+    assert_eq!(report.windows[0].errors, 0);
+    assert!(report.notes.iter().any(|n| n.contains("3 topics")));
+    assert!(report.verdict.pass, "{}", report.to_table());
+}
