@@ -27,138 +27,22 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-const KEYS: usize = 1_000_000;
-const CAPACITY: usize = 100_000;
-const BATCH: usize = 4096;
-
-/// `count` ranks (0 = most popular) drawn from Zipf(`s`) over `n` keys.
-fn zipf(n: usize, s: f64, count: usize, seed: u64) -> Vec<u64> {
-    let mut cdf = Vec::with_capacity(n);
-    let mut total = 0.0;
-    for rank in 1..=n {
-        #[allow(clippy::cast_precision_loss)]
-        let w = 1.0 / (rank as f64).powf(s);
-        total += w;
-        cdf.push(total);
-    }
-    let mut rng = fastrand::Rng::with_seed(seed);
-    (0..count)
-        .map(|_| {
-            let u = rng.f64() * total;
-            cdf.partition_point(|&c| c < u).min(n - 1) as u64
-        })
-        .collect()
-}
-
-/// Spreads ranks over the key space so neighbouring ranks do not share
-/// hash-table neighbourhoods by accident.
-fn key_of(rank: u64) -> u64 {
-    rank.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-trait Bench: Sync {
-    fn get(&self, k: u64) -> Option<u64>;
-    fn insert(&self, k: u64, v: u64);
-}
-
-impl Bench for brisk_cache::Cache<u64, u64> {
-    fn get(&self, k: u64) -> Option<u64> {
-        brisk_cache::Cache::get(self, &k)
-    }
-    fn insert(&self, k: u64, v: u64) {
-        brisk_cache::Cache::insert(self, k, v);
-    }
-}
-
-impl Bench for moka::sync::Cache<u64, u64> {
-    fn get(&self, k: u64) -> Option<u64> {
-        moka::sync::Cache::get(self, &k)
-    }
-    fn insert(&self, k: u64, v: u64) {
-        moka::sync::Cache::insert(self, k, v);
-    }
-}
-
-impl Bench for quick_cache::sync::Cache<u64, u64> {
-    fn get(&self, k: u64) -> Option<u64> {
-        quick_cache::sync::Cache::get(self, &k)
-    }
-    fn insert(&self, k: u64, v: u64) {
-        quick_cache::sync::Cache::insert(self, k, v);
-    }
-}
-
-fn caches(capacity: usize) -> Vec<(&'static str, Box<dyn Bench>)> {
-    vec![
-        (
-            "brisk",
-            Box::new(
-                brisk_cache::Cache::<u64, u64>::builder()
-                    .max_capacity(capacity as u64)
-                    .build()
-                    .expect("valid capacity"),
-            ),
-        ),
-        (
-            "moka",
-            Box::new(moka::sync::Cache::<u64, u64>::new(capacity as u64)),
-        ),
-        (
-            "quick_cache",
-            Box::new(quick_cache::sync::Cache::<u64, u64>::new(capacity)),
-        ),
-    ]
-}
-
-/// Runs `op` over `work` on `threads` threads, `iters` times each; returns
-/// the wall time.
-fn timed(threads: usize, iters: u64, work: &[Vec<u64>], op: &(dyn Fn(&[u64]) + Sync)) -> Duration {
-    let start = Instant::now();
-    if threads == 1 {
-        for _ in 0..iters {
-            op(&work[0]);
-        }
-    } else {
-        std::thread::scope(|s| {
-            for w in work.iter().take(threads) {
-                s.spawn(move || {
-                    for _ in 0..iters {
-                        op(w);
-                    }
-                });
-            }
-        });
-    }
-    start.elapsed()
-}
+use brisk_benches::cache_workload::{
+    BATCH, CAPACITY, Group, KEYS, caches, fill, get_hit_work, key_of, mixed_work, timed, zipf,
+};
 
 fn get_hit(c: &mut Criterion) {
     // Zipf over 1M keys, keeping the draws among the 100k resident keys.
-    let draws: Vec<u64> = zipf(KEYS, 1.0, BATCH * 8, 1)
-        .into_iter()
-        .filter(|&r| r < CAPACITY as u64)
-        .map(key_of)
-        .collect();
-    let work: Vec<Vec<u64>> = (0..2)
-        .map(|t| draws[t * BATCH..(t + 1) * BATCH].to_vec())
-        .collect();
+    let work = get_hit_work(KEYS, CAPACITY, BATCH);
     let mut group = c.benchmark_group("cache_get_hit");
     for (name, cache) in caches(CAPACITY) {
-        for rank in 0..CAPACITY as u64 {
-            cache.insert(key_of(rank), rank);
-        }
+        fill(cache.as_ref(), CAPACITY);
         let resident = work[0].iter().filter(|&&k| cache.get(k).is_some()).count();
         eprintln!("cache_get_hit/{name}: {resident} of {BATCH} benchmark keys resident after the fill");
         for threads in [1usize, 2] {
             group.throughput(Throughput::Elements((BATCH * threads) as u64));
             group.bench_function(BenchmarkId::new(name, threads), |b| {
-                b.iter_custom(|iters| {
-                    timed(threads, iters, &work, &|keys| {
-                        for &k in keys {
-                            black_box(cache.get(black_box(k)));
-                        }
-                    })
-                });
+                b.iter_custom(|iters| timed(cache.as_ref(), Group::GetHit, threads, iters, &work));
             });
         }
     }
@@ -166,30 +50,15 @@ fn get_hit(c: &mut Criterion) {
 }
 
 fn mixed(c: &mut Criterion) {
-    let draws: Vec<u64> = zipf(KEYS, 1.0, BATCH * 2, 2).into_iter().map(key_of).collect();
-    // Every tenth operation is an insert: the key's low bits mark it.
-    let work: Vec<Vec<u64>> = (0..2)
-        .map(|t| draws[t * BATCH..(t + 1) * BATCH].to_vec())
-        .collect();
+    // Every tenth operation is an insert.
+    let work = mixed_work(KEYS, BATCH);
     let mut group = c.benchmark_group("cache_mixed");
     for (name, cache) in caches(CAPACITY) {
-        for rank in 0..CAPACITY as u64 {
-            cache.insert(key_of(rank), rank);
-        }
+        fill(cache.as_ref(), CAPACITY);
         for threads in [1usize, 2] {
             group.throughput(Throughput::Elements((BATCH * threads) as u64));
             group.bench_function(BenchmarkId::new(name, threads), |b| {
-                b.iter_custom(|iters| {
-                    timed(threads, iters, &work, &|keys| {
-                        for (i, &k) in keys.iter().enumerate() {
-                            if i % 10 == 9 {
-                                cache.insert(k, k);
-                            } else {
-                                black_box(cache.get(black_box(k)));
-                            }
-                        }
-                    })
-                });
+                b.iter_custom(|iters| timed(cache.as_ref(), Group::Mixed, threads, iters, &work));
             });
         }
     }

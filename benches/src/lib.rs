@@ -6,6 +6,8 @@
 //! reproduce them. Inputs are generated from a seed, so every run measures
 //! the same data and no benchmark needs a file to build or run.
 
+pub mod cache_workload;
+
 const WORDS: &[&str] = &[
     "the",
     "market",
