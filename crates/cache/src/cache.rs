@@ -12,14 +12,15 @@
 // slot. Removing a slot moves the shard's last slot into its place and
 // re-points that slot's bucket. Deadlines (16 bytes) are kept beside the
 // slots only once an entry of the shard has one, so a cache without expiry
-// does not pay for them. A `u64 → u64` entry costs 32 bytes of slot, about
-// 11 of table (75% full), 21 of policy node, one of reference counter and 8
-// of sketch.
+// does not pay for them. A `u64 → u64` entry costs 32 bytes of slot (its
+// reference counter included), about 11 of table (75% full), 21 of policy
+// node and 8 of sketch.
 //
 // A hit does the least it can: the shard's read lock (two atomic
 // operations, the only read-modify-writes on the path), a relaxed load and
-// (unless saturated) a relaxed store of the entry's reference counter
-// (refs.rs; the policy reads it when it next looks at the entry), and its
+// (unless saturated) a relaxed store of the reference counter in the slot
+// it is reading anyway (refs.rs; the policy reads it when it next looks at
+// the entry), and its
 // thread's *stripe* of hit counters. Each thread claims a stripe of its own
 // the first time it reads a cache (a thread-local list of claims, released
 // when the thread exits), so it is the stripe's only writer and updates it
@@ -66,7 +67,7 @@ use crate::UnknownNamespace;
 use crate::error::InsertError;
 use crate::flight::{AnyError, Flight, Outcome};
 use crate::policy::{Evicted, Policy};
-use crate::refs::Refs;
+use crate::refs::{self, Cells, HIT};
 use crate::stats::{CacheStats, Cause, HotCounters, NsCounters};
 use crate::table::Table;
 
@@ -126,6 +127,9 @@ struct Slot<K, V> {
     /// `IDLE`, `RUNNING` (a refresh is under way) or `FAILED` (the last one
     /// failed).
     refresh: AtomicU8,
+    /// The entry's reference counter (refs.rs): hits not yet seen by the
+    /// policy.
+    refs: AtomicU8,
 }
 
 /// An entry's deadlines.
@@ -309,8 +313,6 @@ pub(crate) struct Inner<K, V> {
     shard_mask: u64,
     hasher: foldhash::fast::RandomState,
     policy: Mutex<Policy>,
-    /// The policy's per-node reference counters, bumped by hits.
-    refs: Arc<Refs>,
     /// `exclusive` stripes that threads claim, then a few shared ones.
     stripes: Arc<[Stripe]>,
     exclusive: usize,
@@ -523,7 +525,6 @@ where
                 .collect(),
             shard_mask: shards as u64 - 1,
             hasher: foldhash::fast::RandomState::default(),
-            refs: parts.policy.refs(),
             policy: Mutex::new(parts.policy),
             stripes,
             exclusive,
@@ -1171,6 +1172,40 @@ impl<K: Hash + Eq, V: Clone> Drop for LeaderGuard<K, V> {
     }
 }
 
+/// The policy's view of the reference counters in the slots: a node's
+/// slot is found by its hash and node index under its shard's read lock.
+/// The policy calls these holding its own lock and no shard's.
+impl<K, V> Cells for Inner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn take(&self, node: u32, hash: u64) -> u8 {
+        let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
+        shard
+            .table
+            .find_map(hash, |i| {
+                shard
+                    .slots
+                    .get(i as usize)
+                    .filter(|s| s.node == node)
+                    .map(|s| s.refs.swap(0, Relaxed))
+            })
+            .unwrap_or(0)
+    }
+
+    fn drain(&self, f: &mut dyn FnMut(u32, u8)) {
+        for shard in &self.shards {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            for slot in &shard.slots {
+                if slot.refs.load(Relaxed) != 0 {
+                    f(slot.node, slot.refs.swap(HIT, Relaxed));
+                }
+            }
+        }
+    }
+}
+
 impl<K, V> Inner<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -1303,9 +1338,7 @@ where
                 .get(usize::from(ns))
                 .is_some_and(|n| n.generation.load(Relaxed) == slot.generation)
         {
-            // Under the shard's read lock the slot's node cannot be freed
-            // and reused, so the hit lands on this entry's counter.
-            self.refs.touch(slot.node);
+            refs::touch(&slot.refs);
             let (value, cost) = (slot.value.clone(), slot.cost);
             drop(shard);
             return Lookup::Hit(value, cost);
@@ -1397,9 +1430,7 @@ where
             self.reclaim(hash, node, cause);
             return None;
         }
-        // Under the shard's read lock the slot's node cannot be freed and
-        // reused, so the hit lands on this entry's counter.
-        self.refs.touch(slot.node);
+        refs::touch(&slot.refs);
         let found = Found {
             value: slot.value.clone(),
             cost: slot.cost,
@@ -1570,43 +1601,52 @@ where
         }
         let generation = namespace.generation.load(Relaxed);
         let mut replaced = None;
-        {
-            let mut shard = self.shard(hash).write().unwrap_or_else(PoisonError::into_inner);
-            if let Some(i) = shard.find(hash, |s| s.ns == ns && s.key == key) {
-                let old_cause = self.cause_of(&shard.slots[i], shard.times(i), namespace);
-                shard.set_times(i, times);
-                let slot = &mut shard.slots[i];
-                slot.refresh.store(IDLE, Relaxed);
-                slot.generation = generation;
-                slot.cost = cost;
-                let old = std::mem::replace(&mut slot.value, value);
-                if old_cause == Cause::Size {
-                    replaced = Some(old);
-                } else {
-                    // The old entry was dead: count it out and the new one in.
-                    namespace.counters.count_removal(old_cause);
-                    namespace.counters.entries.fetch_add(1, Relaxed);
-                    namespace.counters.inserts.fetch_add(1, Relaxed);
-                }
-                policy.update(slot.node, hash, weight);
+        // The policy is called with no shard locked: it reads reference
+        // counters through `Cells`, which read-locks their shards. Holding
+        // the policy lock, no other thread can add or remove a slot between
+        // the two write locks below.
+        let mut shard = self.shard(hash).write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = shard.find(hash, |s| s.ns == ns && s.key == key) {
+            let old_cause = self.cause_of(&shard.slots[i], shard.times(i), namespace);
+            shard.set_times(i, times);
+            let slot = &mut shard.slots[i];
+            slot.refresh.store(IDLE, Relaxed);
+            slot.generation = generation;
+            slot.cost = cost;
+            let old = std::mem::replace(&mut slot.value, value);
+            let node = slot.node;
+            drop(shard);
+            if old_cause == Cause::Size {
+                replaced = Some(old);
             } else {
-                let node = policy.insert(hash, weight);
-                let slot = Slot {
-                    key,
-                    value,
-                    node,
-                    generation,
-                    cost,
-                    ns,
-                    refresh: AtomicU8::new(IDLE),
-                };
-                shard.push(hash, slot, times);
+                // The old entry was dead: count it out and the new one in.
+                namespace.counters.count_removal(old_cause);
                 namespace.counters.entries.fetch_add(1, Relaxed);
                 namespace.counters.inserts.fetch_add(1, Relaxed);
             }
+            policy.update(node, hash, weight, self);
+        } else {
+            drop(shard);
+            let node = policy.insert(hash, weight, self);
+            let slot = Slot {
+                key,
+                value,
+                node,
+                generation,
+                cost,
+                ns,
+                refresh: AtomicU8::new(IDLE),
+                refs: AtomicU8::new(0),
+            };
+            self.shard(hash)
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(hash, slot, times);
+            namespace.counters.entries.fetch_add(1, Relaxed);
+            namespace.counters.inserts.fetch_add(1, Relaxed);
         }
         let mut evicted: Vec<Evicted> = Vec::new();
-        policy.maintain(&mut evicted);
+        policy.maintain(&mut evicted, self);
         for e in evicted {
             self.remove_slot_evicted(&mut policy, e);
         }
@@ -1855,6 +1895,26 @@ mod tests {
     }
 
     #[test]
+    fn pending_hits_age_with_the_sketch_and_keep_a_hot_key() {
+        // Far more inserts than the sketch's sample, so it halves several
+        // times; each time the policy drains the slots' counters first
+        // (reading shards with no shard locked). The hot key, hit between
+        // the waves of cold keys, stays resident through all of them.
+        let cache: Cache<u64, u64> = Cache::new(64);
+        cache.insert(0, 0);
+        for wave in 0..40u64 {
+            for _ in 0..20 {
+                assert_eq!(cache.get(&0), Some(0), "wave {wave}");
+            }
+            for k in 0..100 {
+                cache.insert(1 + wave * 100 + k, k);
+            }
+        }
+        assert_eq!(cache.get(&0), Some(0));
+        assert!(cache.inner.weight.load(Relaxed) <= 64);
+    }
+
+    #[test]
     fn hits_reach_the_policy() {
         let cache: Cache<u64, u64> = Cache::new(100);
         cache.insert(1, 1);
@@ -1864,7 +1924,7 @@ mod tests {
         }
         let inner = &cache.inner;
         let mut policy = lock(&inner.policy);
-        policy.sync_refs();
+        policy.sync_refs(&**inner);
         // One count for the insert, ten for the hits (a count-min sketch
         // may overestimate by a collision with the other key, never under).
         assert!((11..=12).contains(&policy.frequency(inner.hash(0, &1u64))));

@@ -25,10 +25,12 @@
 // alignment) plus a byte for its queue in a parallel array.
 //
 // The policy is single-threaded and lives behind the cache's one policy
-// mutex. Reads never take that mutex: a hit bumps its node's reference
-// counter (refs.rs) with a relaxed store. The lists are therefore kept as
-// CLOCK-style queues rather than strict LRU: the policy looks at a node's
-// counter only when the node reaches the cold end of its queue, and then
+// mutex. Reads never take that mutex: a hit bumps its entry's reference
+// counter (refs.rs: a byte in the entry's slot, which the policy reaches
+// through the `Cells` it is handed) with a relaxed store. The lists are
+// therefore kept as CLOCK-style queues rather than strict LRU: the policy
+// looks at a node's counter only when the node reaches the cold end of its
+// queue, and then
 //
 //   - replays the hits into the frequency sketch (and the climber's sample),
 //   - gives a window or protected node that was hit a second chance (back to
@@ -39,9 +41,7 @@
 // up-to-date frequencies. Second chances per call are bounded, so a burst of
 // readers re-touching nodes cannot keep a writer in the loop.
 
-use std::sync::Arc;
-
-use crate::refs::{COUNT, Refs};
+use crate::refs::{COUNT, Cells};
 use crate::sketch::FrequencySketch;
 
 pub(crate) const NIL: u32 = u32::MAX;
@@ -135,7 +135,6 @@ const MIN_SECOND_CHANCES: u32 = 256;
 pub(crate) struct Policy {
     nodes: Vec<Node>,
     queues: Vec<Queue>,
-    refs: Arc<Refs>,
     free: Vec<u32>,
     window: List,
     probation: List,
@@ -176,7 +175,6 @@ impl Policy {
         Self {
             nodes: Vec::new(),
             queues: Vec::new(),
-            refs: Arc::new(Refs::new(config.expected_entries)),
             free: Vec::new(),
             window: List::EMPTY,
             probation: List::EMPTY,
@@ -197,11 +195,6 @@ impl Policy {
         }
     }
 
-    /// The reference counters that readers bump on a hit.
-    pub(crate) fn refs(&self) -> Arc<Refs> {
-        Arc::clone(&self.refs)
-    }
-
     /// Total weight of resident entries.
     pub(crate) fn weight(&self) -> u64 {
         self.window.weight + self.probation.weight + self.protected.weight
@@ -220,11 +213,11 @@ impl Policy {
 
     /// Replays the pending hits of every resident node into the sketch.
     #[cfg(test)]
-    pub(crate) fn sync_refs(&mut self) {
+    pub(crate) fn sync_refs(&mut self, cells: &dyn Cells) {
         for i in 0..self.nodes.len() {
             if self.queues[i] != Queue::Free {
                 #[allow(clippy::cast_possible_truncation)]
-                self.take_refs(i as u32);
+                self.take_refs(i as u32, cells);
             }
         }
     }
@@ -295,9 +288,9 @@ impl Policy {
 
     /// Records an access to `node` by the policy's holder (ignored unless
     /// the node is resident with `hash`): counted in the sketch at once.
-    pub(crate) fn on_hit(&mut self, node: u32, hash: u64) {
+    pub(crate) fn on_hit(&mut self, node: u32, hash: u64, cells: &dyn Cells) {
         if self.is_live(node, hash) {
-            self.count(hash);
+            self.count(hash, cells);
             self.hits_in_sample += 1;
             self.climb();
         }
@@ -345,12 +338,12 @@ impl Policy {
 
     /// Takes node `i`'s pending hits and replays them into the sketch and
     /// returns how many there were.
-    fn take_refs(&mut self, i: u32) -> u8 {
-        let cell = self.refs.take(i);
+    fn take_refs(&mut self, i: u32, cells: &dyn Cells) -> u8 {
+        let hash = self.nodes[i as usize].hash();
+        let cell = cells.take(i, hash);
         if cell & COUNT != 0 {
-            let hash = self.nodes[i as usize].hash();
             for _ in 0..cell & COUNT {
-                self.count(hash);
+                self.count(hash, cells);
             }
         }
         cell
@@ -361,40 +354,36 @@ impl Policy {
     /// before the halving and must age with it, or residents would look
     /// more popular than newcomers with the same access rate (measured: up
     /// to a point of hit ratio lost on the loop trace).
-    fn count(&mut self, hash: u64) {
+    fn count(&mut self, hash: u64, cells: &dyn Cells) {
         if self.sketch.resets_next() {
-            for i in 0..self.nodes.len() {
-                if self.queues[i] != Queue::Free {
-                    #[allow(clippy::cast_possible_truncation)] // node indexes are u32
-                    let cell = self.refs.take(i as u32);
-                    if cell != 0 {
-                        let node_hash = self.nodes[i].hash();
-                        for _ in 0..cell & COUNT {
-                            self.sketch.increment_late(node_hash);
-                        }
-                        #[allow(clippy::cast_possible_truncation)]
-                        self.refs.mark(i as u32);
+            let (nodes, queues, sketch) = (&self.nodes, &self.queues, &mut self.sketch);
+            cells.drain(&mut |i, cell| {
+                let i = i as usize;
+                if cell & COUNT != 0 && queues.get(i).is_some_and(|&q| q != Queue::Free) {
+                    let node_hash = nodes[i].hash();
+                    for _ in 0..cell & COUNT {
+                        sketch.increment_late(node_hash);
                     }
                 }
-            }
+            });
         }
         self.sketch.increment(hash);
     }
 
     /// Whether node `i` was hit since the policy last looked, spending one
     /// of `budget`'s second chances if so.
-    fn was_hit(&mut self, i: u32, budget: &mut u32) -> bool {
-        if self.take_refs(i) == 0 || *budget == 0 {
+    fn was_hit(&mut self, i: u32, budget: &mut u32, cells: &dyn Cells) -> bool {
+        if self.take_refs(i, cells) == 0 || *budget == 0 {
             return false;
         }
         *budget -= 1;
         true
     }
 
-    fn demote_protected_overflow(&mut self, budget: &mut u32) {
+    fn demote_protected_overflow(&mut self, budget: &mut u32, cells: &dyn Cells) {
         while self.protected.weight > self.protected_max && self.protected.head != NIL {
             let n = self.protected.head;
-            if self.was_hit(n, budget) {
+            if self.was_hit(n, budget, cells) {
                 self.move_to(Queue::Protected, n);
             } else {
                 self.move_to(Queue::Probation, n);
@@ -404,8 +393,8 @@ impl Policy {
 
     /// Adds a new entry in the window; returns its node. Call
     /// [`maintain`](Self::maintain) afterwards.
-    pub(crate) fn insert(&mut self, hash: u64, weight: u32) -> u32 {
-        self.count(hash);
+    pub(crate) fn insert(&mut self, hash: u64, weight: u32, cells: &dyn Cells) -> u32 {
+        self.count(hash, cells);
         self.misses_in_sample += 1;
         #[allow(clippy::cast_possible_truncation)] // the two halves
         let node = Node {
@@ -425,7 +414,6 @@ impl Policy {
             self.queues.push(Queue::Free);
             i
         };
-        self.refs.reset(i);
         self.push_tail(Queue::Window, i);
         self.len += 1;
         if self.len > self.sample_size / 10 {
@@ -437,7 +425,7 @@ impl Policy {
 
     /// Changes the weight of a resident entry (its value was replaced) and
     /// counts it as an access.
-    pub(crate) fn update(&mut self, node: u32, hash: u64, weight: u32) {
+    pub(crate) fn update(&mut self, node: u32, hash: u64, weight: u32, cells: &dyn Cells) {
         if !self.is_live(node, hash) {
             return;
         }
@@ -445,7 +433,7 @@ impl Policy {
         self.unlink(node);
         self.nodes[node as usize].weight = weight;
         self.push_tail(queue, node);
-        self.on_hit(node, hash);
+        self.on_hit(node, hash, cells);
     }
 
     /// Removes an entry (explicit removal, or its slot was dropped).
@@ -478,11 +466,11 @@ impl Policy {
         self.remove(node);
     }
 
-    fn admit(&mut self, candidate: u32, victim: u32) -> bool {
+    fn admit(&mut self, candidate: u32, victim: u32, cells: &dyn Cells) -> bool {
         // Both sides' pending hits count (the candidate's were taken when it
         // left the window, but a reader may have hit it since).
-        self.take_refs(candidate);
-        self.take_refs(victim);
+        self.take_refs(candidate, cells);
+        self.take_refs(victim, cells);
         let cf = self.sketch.frequency(self.nodes[candidate as usize].hash());
         let vf = self.sketch.frequency(self.nodes[victim as usize].hash());
         cf > vf.saturating_add(ADMIT_MARGIN)
@@ -508,13 +496,13 @@ impl Policy {
     /// on the way (a window node goes back to the window's hot end, a
     /// probation node is promoted, a protected node goes back to the
     /// protected hot end), up to a bounded number per call.
-    pub(crate) fn maintain(&mut self, out: &mut Vec<Evicted>) {
+    pub(crate) fn maintain(&mut self, out: &mut Vec<Evicted>, cells: &dyn Cells) {
         let mut budget = u32::try_from(self.len.saturating_mul(2))
             .unwrap_or(u32::MAX)
             .max(MIN_SECOND_CHANCES);
         while self.window.weight > self.window_max && self.window.head != NIL {
             let candidate = self.window.head;
-            if self.was_hit(candidate, &mut budget) {
+            if self.was_hit(candidate, &mut budget, cells) {
                 self.move_to(Queue::Window, candidate);
                 continue;
             }
@@ -524,12 +512,12 @@ impl Policy {
                     self.evict(candidate, out);
                     break;
                 };
-                if self.was_hit(victim, &mut budget) {
+                if self.was_hit(victim, &mut budget, cells) {
                     self.move_to(Queue::Protected, victim);
-                    self.demote_protected_overflow(&mut budget);
+                    self.demote_protected_overflow(&mut budget, cells);
                     continue;
                 }
-                if self.admit(candidate, victim) {
+                if self.admit(candidate, victim, cells) {
                     self.evict(victim, out);
                 } else {
                     self.evict(candidate, out);
@@ -537,7 +525,7 @@ impl Policy {
                 }
             }
         }
-        self.demote_protected_overflow(&mut budget);
+        self.demote_protected_overflow(&mut budget, cells);
         // Still too heavy (a weight grew, or the window shrank below its
         // content): evict from the cold end of each space in turn.
         while self.weight() > self.max_weight {
@@ -595,6 +583,9 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::refs::NodeCells;
+
+    const NONE: NodeCells = NodeCells(Vec::new());
 
     fn policy(max: u64) -> Policy {
         Policy::new(PolicyConfig {
@@ -614,8 +605,8 @@ mod tests {
         let mut p = policy(10);
         let mut out = Vec::new();
         for k in 0..100 {
-            p.insert(h(k), 1);
-            p.maintain(&mut out);
+            p.insert(h(k), 1, &NONE);
+            p.maintain(&mut out, &NONE);
             assert!(p.weight() <= 10);
         }
         assert_eq!(p.len(), 10);
@@ -628,18 +619,18 @@ mod tests {
         let mut out = Vec::new();
         let mut hot = Vec::new();
         for k in 0..50 {
-            hot.push((p.insert(h(k), 1), h(k)));
-            p.maintain(&mut out);
+            hot.push((p.insert(h(k), 1, &NONE), h(k)));
+            p.maintain(&mut out, &NONE);
         }
         for _ in 0..5 {
             for &(n, hash) in &hot {
-                p.on_hit(n, hash);
+                p.on_hit(n, hash, &NONE);
             }
         }
         out.clear();
         for k in 1000..1600 {
-            p.insert(h(k), 1);
-            p.maintain(&mut out);
+            p.insert(h(k), 1, &NONE);
+            p.maintain(&mut out, &NONE);
         }
         let evicted_hot = out
             .iter()
@@ -652,11 +643,11 @@ mod tests {
     fn stale_hits_are_ignored_and_weights_shift() {
         let mut p = policy(10);
         let mut out = Vec::new();
-        let n = p.insert(h(1), 3);
-        p.maintain(&mut out);
-        p.on_hit(n, h(2)); // wrong hash: ignored
-        p.update(n, h(1), 12);
-        p.maintain(&mut out);
+        let n = p.insert(h(1), 3, &NONE);
+        p.maintain(&mut out, &NONE);
+        p.on_hit(n, h(2), &NONE); // wrong hash: ignored
+        p.update(n, h(1), 12, &NONE);
+        p.maintain(&mut out, &NONE);
         assert_eq!(out, vec![Evicted { node: n, hash: h(1) }]);
         assert_eq!(p.weight(), 0);
         assert_eq!(p.len(), 0);
@@ -679,15 +670,15 @@ mod tests {
             if round % 2 == 0 {
                 for _ in 0..1000 {
                     k += 1;
-                    p.insert(h(k), 1);
-                    p.maintain(&mut out);
+                    p.insert(h(k), 1, &NONE);
+                    p.maintain(&mut out, &NONE);
                 }
             } else {
-                let node = p.insert(h(u64::MAX - round), 1);
+                let node = p.insert(h(u64::MAX - round), 1, &NONE);
                 for _ in 0..1000 {
-                    p.on_hit(node, h(u64::MAX - round));
+                    p.on_hit(node, h(u64::MAX - round), &NONE);
                 }
-                p.maintain(&mut out);
+                p.maintain(&mut out, &NONE);
             }
         }
         assert_ne!(p.window_max(), before);
