@@ -20,12 +20,11 @@
 // operations, the only read-modify-writes on the path), a relaxed load and
 // (unless saturated) a relaxed store of the reference counter in the slot
 // it is reading anyway (refs.rs; the policy reads it when it next looks at
-// the entry), and its
-// thread's *stripe* of hit counters. Each thread claims a stripe of its own
-// the first time it reads a cache (a thread-local list of claims, released
-// when the thread exits), so it is the stripe's only writer and updates it
-// with plain relaxed loads and stores: counts stay exact without a
-// `fetch_add`. Threads beyond the exclusive stripes share a few overflow
+// the entry), and its thread's *stripe* of hit counters. Each thread claims
+// a stripe of its own the first time it reads a cache (a thread-local list
+// of claims, released when the thread exits), so it is the stripe's only
+// writer and updates it with plain relaxed loads and stores: counts stay
+// exact without a `fetch_add`. Threads beyond the exclusive stripes share a few overflow
 // stripes, with `fetch_add` counters. Nothing a hit records can be lost
 // while another thread holds the policy lock, so two threads see the same
 // hit ratio as one. The clock is read only for entries that can expire.
