@@ -1182,15 +1182,8 @@ where
     fn take(&self, node: u32, hash: u64) -> u8 {
         let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
         shard
-            .table
-            .find_map(hash, |i| {
-                shard
-                    .slots
-                    .get(i as usize)
-                    .filter(|s| s.node == node)
-                    .map(|s| s.refs.swap(0, Relaxed))
-            })
-            .unwrap_or(0)
+            .find(hash, |s| s.node == node)
+            .map_or(0, |i| shard.slots[i].refs.swap(0, Relaxed))
     }
 
     fn drain(&self, f: &mut dyn FnMut(u32, u8)) {
