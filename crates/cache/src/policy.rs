@@ -526,15 +526,29 @@ impl Policy {
             }
         }
         self.demote_protected_overflow(&mut budget, cells);
-        // Still too heavy (a weight grew, or the window shrank below its
-        // content): evict from the cold end of each space in turn.
+        // Still too heavy (a weight grew, or the climber grew the window, so
+        // a new entry stayed there and the main space must shrink): evict
+        // from the cold end of each space in turn. A node hit since the
+        // policy last looked gets its second chance here too: its hits may
+        // never have reached the sketch (a probation node in the middle of
+        // the queue is not looked at while candidates lose their duels to
+        // the head), so without it a hot key could go as if never read.
         while self.weight() > self.max_weight {
-            let victim = [self.probation.head, self.protected.head, self.window.head]
+            let Some(victim) = [self.probation.head, self.protected.head, self.window.head]
                 .into_iter()
-                .find(|&i| i != NIL);
-            match victim {
-                Some(v) => self.evict(v, out),
-                None => break,
+                .find(|&i| i != NIL)
+            else {
+                break;
+            };
+            if self.was_hit(victim, &mut budget, cells) {
+                let queue = match self.queues[victim as usize] {
+                    Queue::Probation => Queue::Protected,
+                    q => q,
+                };
+                self.move_to(queue, victim);
+                self.demote_protected_overflow(&mut budget, cells);
+            } else {
+                self.evict(victim, out);
             }
         }
     }
@@ -651,6 +665,40 @@ mod tests {
         assert_eq!(out, vec![Evicted { node: n, hash: h(1) }]);
         assert_eq!(p.weight(), 0);
         assert_eq!(p.len(), 0);
+    }
+
+    #[test]
+    fn growing_the_window_spares_a_hit_entry() {
+        // A window of 0: every entry passes straight to probation.
+        let mut p = policy(10);
+        assert_eq!(p.window_max(), 0);
+        let cells = NodeCells::new(16);
+        let mut out = Vec::new();
+        let nodes: Vec<u32> = (0..10)
+            .map(|k| {
+                let n = p.insert(h(k), 1, &cells);
+                p.maintain(&mut out, &cells);
+                n
+            })
+            .collect();
+        assert!(out.is_empty());
+        // The probation head is read (its hits wait in its cell; the sketch
+        // has not seen them), then the climber grows the window, so the next
+        // entry stays there and the main space must give one up.
+        crate::refs::touch(&cells.0[nodes[0] as usize]);
+        p.window_max = 1;
+        p.protected_max = share(9, PROTECTED_SHARE);
+        p.insert(h(10), 1, &cells);
+        p.maintain(&mut out, &cells);
+        assert_eq!(
+            out,
+            vec![Evicted {
+                node: nodes[1],
+                hash: h(1)
+            }],
+            "the entry that was read must get its second chance"
+        );
+        assert_eq!(p.weight(), 10);
     }
 
     #[test]

@@ -36,13 +36,25 @@ impl FrequencySketch {
         }
     }
 
-    /// Grows the table if it is too small for `capacity` items (never shrinks).
+    /// Grows the table if it is too small for `capacity` items (never
+    /// shrinks), keeping every estimate: the table is tiled. An item's
+    /// block is its hash masked to the table size, so in a table 2^k times
+    /// larger it lands in one of the 2^k copies of its old block, at the
+    /// same offsets. (Until 2026-12 growing started from an empty table,
+    /// which forgot every key's history at once, and a hot key could then
+    /// lose a duel to a cold one.)
     pub(crate) fn ensure_capacity(&mut self, capacity: u64) {
         let wanted = usize::try_from(capacity.clamp(64, 1 << 26))
             .unwrap_or(1 << 26)
             .next_power_of_two();
         if wanted > self.table.len() {
-            *self = Self::new(wanted as u64);
+            let mut table = Vec::with_capacity(wanted);
+            while table.len() < wanted {
+                table.extend_from_slice(&self.table);
+            }
+            self.table = table;
+            self.mask = wanted - 1;
+            self.sample_size = (wanted as u64).saturating_mul(10);
         }
     }
 
@@ -151,5 +163,28 @@ mod tests {
             s.increment(k.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         }
         assert!(s.frequency(7) < before);
+    }
+
+    #[test]
+    fn growing_keeps_every_estimate() {
+        let mut s = FrequencySketch::new(64);
+        let keys: Vec<u64> = (0..300u64)
+            .map(|k| k.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5555)
+            .collect();
+        for (i, &k) in keys.iter().enumerate() {
+            for _ in 0..i % 16 {
+                s.increment(k);
+            }
+        }
+        let before: Vec<u8> = keys.iter().map(|&k| s.frequency(k)).collect();
+        assert!(before.iter().any(|&f| f >= 10), "some keys are counted");
+        s.ensure_capacity(1000);
+        assert_eq!(s.table.len(), 1024);
+        let after: Vec<u8> = keys.iter().map(|&k| s.frequency(k)).collect();
+        assert_eq!(after, before);
+        // New counts go to the grown table and age with its larger sample.
+        s.increment(keys[0]);
+        assert_eq!(s.frequency(keys[0]), before[0] + 1);
+        assert_eq!(s.sample_size, 10_240);
     }
 }
