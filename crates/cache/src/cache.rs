@@ -25,9 +25,10 @@
 // of claims, released when the thread exits), so it is the stripe's only
 // writer and updates it with plain relaxed loads and stores: counts stay
 // exact without a `fetch_add`. Threads beyond the exclusive stripes share
-// a few overflow stripes, with `fetch_add` counters. Nothing a hit records can be lost
-// while another thread holds the policy lock, so two threads see the same
-// hit ratio as one. The clock is read only for entries that can expire.
+// a few overflow stripes, with `fetch_add` counters. Nothing a hit records
+// can be lost while another thread holds the policy lock, so two threads
+// see the same hit ratio as one. The clock is read only for entries that
+// can expire.
 //
 // Lock order: policy → shard; a reader takes the policy only through
 // `try_lock`, so no cycle can deadlock.

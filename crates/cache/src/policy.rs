@@ -30,7 +30,7 @@
 // through the `Cells` it is handed) with a relaxed store. The lists are
 // therefore kept as CLOCK-style queues rather than strict LRU: the policy
 // looks at a node's counter only when the node reaches the cold end of its
-// queue, and then
+// queue (on every path that may evict it), and then
 //
 //   - replays the hits into the frequency sketch (and the climber's sample),
 //   - gives a window or protected node that was hit a second chance (back to
@@ -380,6 +380,25 @@ impl Policy {
         true
     }
 
+    /// Gives `node` its second chance if it was hit since the policy last
+    /// looked (spending one of `budget`'s): a probation node is promoted to
+    /// protected, a window or protected node goes back to its queue's hot
+    /// end. Returns whether it was hit.
+    fn second_chance(&mut self, node: u32, budget: &mut u32, cells: &dyn Cells) -> bool {
+        if !self.was_hit(node, budget, cells) {
+            return false;
+        }
+        let queue = match self.queues[node as usize] {
+            Queue::Probation => Queue::Protected,
+            q => q,
+        };
+        self.move_to(queue, node);
+        if queue == Queue::Protected {
+            self.demote_protected_overflow(budget, cells);
+        }
+        true
+    }
+
     fn demote_protected_overflow(&mut self, budget: &mut u32, cells: &dyn Cells) {
         while self.protected.weight > self.protected_max && self.protected.head != NIL {
             let n = self.protected.head;
@@ -502,8 +521,7 @@ impl Policy {
             .max(MIN_SECOND_CHANCES);
         while self.window.weight > self.window_max && self.window.head != NIL {
             let candidate = self.window.head;
-            if self.was_hit(candidate, &mut budget, cells) {
-                self.move_to(Queue::Window, candidate);
+            if self.second_chance(candidate, &mut budget, cells) {
                 continue;
             }
             self.move_to(Queue::Probation, candidate);
@@ -512,9 +530,7 @@ impl Policy {
                     self.evict(candidate, out);
                     break;
                 };
-                if self.was_hit(victim, &mut budget, cells) {
-                    self.move_to(Queue::Protected, victim);
-                    self.demote_protected_overflow(&mut budget, cells);
+                if self.second_chance(victim, &mut budget, cells) {
                     continue;
                 }
                 if self.admit(candidate, victim, cells) {
@@ -540,14 +556,7 @@ impl Policy {
             else {
                 break;
             };
-            if self.was_hit(victim, &mut budget, cells) {
-                let queue = match self.queues[victim as usize] {
-                    Queue::Probation => Queue::Protected,
-                    q => q,
-                };
-                self.move_to(queue, victim);
-                self.demote_protected_overflow(&mut budget, cells);
-            } else {
+            if !self.second_chance(victim, &mut budget, cells) {
                 self.evict(victim, out);
             }
         }

@@ -48,11 +48,7 @@ impl FrequencySketch {
             .unwrap_or(1 << 26)
             .next_power_of_two();
         if wanted > self.table.len() {
-            let mut table = Vec::with_capacity(wanted);
-            while table.len() < wanted {
-                table.extend_from_slice(&self.table);
-            }
-            self.table = table;
+            self.table = self.table.repeat(wanted / self.table.len());
             self.mask = wanted - 1;
             self.sample_size = (wanted as u64).saturating_mul(10);
         }
